@@ -1,0 +1,1 @@
+"""The jsbus agent (import name ``jsagent``): runs executions in child processes."""

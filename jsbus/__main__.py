@@ -1,0 +1,3 @@
+from jsbus.cli import main
+
+main()

@@ -1,0 +1,56 @@
+"""The error tree. The API maps these to HTTP in one place (``jsbus.api.errors``)."""
+from __future__ import annotations
+
+
+class JsbusError(Exception):
+    """Root of every error jsbus raises on purpose."""
+
+
+class ConfigurationError(JsbusError):
+    """Bad configuration or plugin set-up; raised at start-up."""
+
+
+class StorageError(JsbusError):
+    """The storage backend failed (not a missing row: see NotFound)."""
+
+
+class TransportError(JsbusError):
+    """A message between bus and agent could not be delivered."""
+
+
+class ValidationError(JsbusError):
+    """Input that breaks a rule; ``messages`` name each field."""
+
+    def __init__(self, messages: list[str] | str):
+        self.messages = [messages] if isinstance(messages, str) else list(messages)
+        super().__init__("; ".join(self.messages))
+
+
+class JobDefinitionError(ValidationError):
+    """A job document that is not a valid job."""
+
+
+class NotFound(JsbusError, LookupError):
+    """A lookup that found nothing; carries what was looked for."""
+
+    kind = "resource"
+
+    def __init__(self, key: object):
+        self.key = key
+        super().__init__(f"{self.kind} {key!r} not found")
+
+
+class ApplicationNotFound(NotFound):
+    kind = "application"
+
+
+class JobNotFound(NotFound):
+    kind = "job"
+
+
+class ExecutionNotFound(NotFound):
+    kind = "execution"
+
+
+class AgentNotFound(NotFound):
+    kind = "agent"

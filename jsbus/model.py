@@ -1,0 +1,197 @@
+"""Plain data shared by every part of jsbus: no peewee, no falcon, no I/O here.
+
+Times are timezone-aware UTC datetimes. Storage backends return these dataclasses; the API
+renders them with the original's namespaced keys (see ``jsbus.api.render``).
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class BatchStatus(str, enum.Enum):
+    """The original's execution statuses (``batch-status/...``)."""
+
+    UNDISPATCHED = "undispatched"
+    UNRESTARTED = "unrestarted"
+    QUEUED = "queued"
+    STARTING = "starting"
+    STARTED = "started"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    FAILED = "failed"
+    COMPLETED = "completed"
+    ABANDONED = "abandoned"
+    UNKNOWN = "unknown"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATUSES
+
+    @property
+    def ident(self) -> str:
+        return f"batch-status/{self.value}"
+
+
+FINAL_STATUSES = frozenset({BatchStatus.STOPPED, BatchStatus.FAILED, BatchStatus.COMPLETED,
+                            BatchStatus.ABANDONED})
+WAITING_STATUSES = frozenset({BatchStatus.UNDISPATCHED, BatchStatus.UNRESTARTED})
+RUNNING_STATUSES = frozenset({BatchStatus.QUEUED, BatchStatus.STARTING, BatchStatus.STARTED,
+                              BatchStatus.STOPPING, BatchStatus.UNKNOWN})
+
+# For each target status, the statuses an execution may be in to move there. Storage applies
+# every change as ``UPDATE ... WHERE status IN (sources)``, so a late or repeated event can never
+# move an execution backwards or out of a final state.
+EXECUTION_TRANSITIONS: dict[BatchStatus, frozenset[BatchStatus]] = {
+    BatchStatus.QUEUED: WAITING_STATUSES,
+    BatchStatus.UNDISPATCHED: frozenset({BatchStatus.QUEUED}),  # a dispatch that failed to send
+    BatchStatus.STARTING: frozenset({BatchStatus.QUEUED}),
+    BatchStatus.STARTED: frozenset({BatchStatus.QUEUED, BatchStatus.STARTING, BatchStatus.UNKNOWN}),
+    BatchStatus.STOPPING: frozenset({BatchStatus.STARTING, BatchStatus.STARTED}),
+    BatchStatus.UNKNOWN: frozenset({BatchStatus.STARTING, BatchStatus.STARTED, BatchStatus.STOPPING}),
+    BatchStatus.COMPLETED: RUNNING_STATUSES,
+    BatchStatus.FAILED: RUNNING_STATUSES,
+    BatchStatus.STOPPED: RUNNING_STATUSES,
+    BatchStatus.ABANDONED: RUNNING_STATUSES | WAITING_STATUSES | {BatchStatus.STOPPED,
+                                                                  BatchStatus.FAILED},
+}
+
+STEP_TRANSITIONS: dict[BatchStatus, frozenset[BatchStatus]] = {
+    BatchStatus.STARTED: frozenset({BatchStatus.STARTING}),
+    BatchStatus.COMPLETED: frozenset({BatchStatus.STARTING, BatchStatus.STARTED}),
+    BatchStatus.FAILED: frozenset({BatchStatus.STARTING, BatchStatus.STARTED, BatchStatus.STOPPING}),
+    BatchStatus.STOPPED: frozenset({BatchStatus.STARTING, BatchStatus.STARTED, BatchStatus.STOPPING}),
+}
+
+
+class AgentStatus(str, enum.Enum):
+    READY = "ready"
+    LOST = "lost"
+
+
+@dataclass(frozen=True)
+class Application:
+    name: str
+    description: str = ""
+    classpath: tuple[str, ...] = ()
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class StepDefinition:
+    """One step of a job. In this version a step is a batchlet: ``ref`` names its class."""
+
+    id: str
+    batchlet_ref: str
+    properties: dict[str, str] = field(default_factory=dict)
+    next: str | None = None
+
+
+@dataclass(frozen=True)
+class JobDefinition:
+    """A job document, parsed and validated (``jsbus.jsl``)."""
+
+    id: str
+    steps: tuple[StepDefinition, ...]
+    restartable: bool = True
+    properties: dict[str, str] = field(default_factory=dict)
+    document: dict[str, Any] = field(default_factory=dict)  # the document as registered
+
+
+@dataclass(frozen=True)
+class Job:
+    app: str
+    name: str
+    definition: JobDefinition
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class JobStats:
+    total: int = 0
+    success: int = 0
+    failure: int = 0
+    average: float = 0.0  # mean duration of completed executions, milliseconds
+
+
+@dataclass(frozen=True)
+class StepExecution:
+    id: int
+    execution_id: int
+    step_name: str
+    batch_status: BatchStatus
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    exit_status: str | None = None
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    execution_id: int
+    time: datetime
+    level: str
+    message: str
+    step_name: str | None = None
+    logger: str | None = None
+    exception: str | None = None
+
+
+@dataclass(frozen=True)
+class JobExecution:
+    id: int
+    app: str
+    job: str
+    batch_status: BatchStatus
+    job_parameters: dict[str, str] = field(default_factory=dict)
+    create_time: datetime | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    exit_status: str | None = None
+    agent_id: str | None = None
+    agent_name: str | None = None
+    steps: tuple[StepExecution, ...] = ()
+
+
+@dataclass(frozen=True)
+class AgentInfo:
+    """What an agent says about itself in its heartbeats (the seed's ``agent/*`` fields)."""
+
+    instance_id: str
+    name: str
+    host: str
+    port: int
+    version: str = ""
+    os_name: str = ""
+    os_version: str = ""
+    cpu_arch: str = ""
+    cpu_core: int = 0
+    capacity: int = 1
+    running: int = 0
+    stats: dict[str, Any] = field(default_factory=dict)
+    status: AgentStatus = AgentStatus.READY
+    last_seen: datetime | None = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class StartCommand:
+    """What the bus sends an agent to start one execution (idempotent on ``execution_id``)."""
+
+    execution_id: int
+    app: str
+    job: str
+    document: dict[str, Any]
+    parameters: dict[str, str]
+    classpath: tuple[str, ...]

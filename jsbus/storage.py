@@ -1,0 +1,161 @@
+"""The storage interface. Backends (``plugins/storage_peewee`` is the built-in) implement it over
+plain data: they take and return the dataclasses of ``jsbus.model`` and nothing of their own.
+
+Rules every backend keeps:
+- Every method is safe to call from many threads at once (the API's threads and the actors').
+- Status changes are guarded transitions: one ``UPDATE ... WHERE id = ? AND status IN (...)``;
+  the method reports whether it moved the row. Nothing moves an execution out of a final state.
+- Claiming work is one atomic statement, correct with several processes on one database.
+- Writes are durable when the method returns.
+"""
+from __future__ import annotations
+
+import abc
+from datetime import datetime
+from typing import Iterable, Sequence
+
+from jsbus.model import (AgentInfo, Application, BatchStatus, Job, JobDefinition, JobExecution,
+                         JobStats, LogRecord, StepExecution)
+
+
+class LeaderLock(abc.ABC):
+    """Held by at most one bus process per database: the one that schedules and dispatches."""
+
+    @abc.abstractmethod
+    def try_acquire(self) -> bool:
+        """Take the lock without waiting; True if this process holds it now (re-entrant)."""
+
+    @abc.abstractmethod
+    def release(self) -> None:
+        """Give the lock up (no-op when not held)."""
+
+    @property
+    @abc.abstractmethod
+    def held(self) -> bool: ...
+
+
+class Storage(abc.ABC):
+    """Everything the bus keeps. Lookups of a missing row raise a ``NotFound`` subclass."""
+
+    url: str = ""
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    def open(self) -> None:
+        """Connect and apply pending migrations. Called once per process, after any fork."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    @abc.abstractmethod
+    def ping(self) -> None:
+        """Raise ``StorageError`` when the database cannot answer."""
+
+    @abc.abstractmethod
+    def leader_lock(self) -> LeaderLock: ...
+
+    # -- applications ------------------------------------------------------------------------
+    @abc.abstractmethod
+    def save_application(self, app: Application) -> Application:
+        """Create or replace the application of that name."""
+
+    @abc.abstractmethod
+    def get_application(self, name: str) -> Application: ...
+
+    @abc.abstractmethod
+    def list_applications(self) -> list[Application]: ...
+
+    # -- jobs --------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def save_job(self, app: str, definition: JobDefinition) -> tuple[Job, bool]:
+        """Create or replace job ``definition.id`` of ``app``; returns (job, created)."""
+
+    @abc.abstractmethod
+    def get_job(self, app: str, name: str) -> Job: ...
+
+    @abc.abstractmethod
+    def list_jobs(self, app: str, offset: int = 0, limit: int = 20) -> tuple[list[Job], int]:
+        """Jobs by name, and how many there are in all."""
+
+    @abc.abstractmethod
+    def delete_job(self, app: str, name: str) -> None:
+        """Delete the job with its executions, steps and logs."""
+
+    @abc.abstractmethod
+    def job_stats(self, app: str, name: str) -> JobStats: ...
+
+    # -- executions --------------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_execution(self, app: str, job: str, parameters: dict[str, str],
+                         now: datetime) -> JobExecution:
+        """A new execution, ``undispatched``; the job must exist."""
+
+    @abc.abstractmethod
+    def get_execution(self, execution_id: int, with_steps: bool = True) -> JobExecution: ...
+
+    @abc.abstractmethod
+    def list_executions(self, app: str, job: str, offset: int = 0,
+                        limit: int = 20) -> tuple[list[JobExecution], int]:
+        """Newest first (by id), and the total count."""
+
+    @abc.abstractmethod
+    def latest_execution(self, app: str, job: str) -> JobExecution | None: ...
+
+    @abc.abstractmethod
+    def claim_execution(self, agent_id: str, now: datetime) -> JobExecution | None:
+        """Atomically move the oldest waiting execution to ``queued`` for ``agent_id``."""
+
+    @abc.abstractmethod
+    def transition_execution(self, execution_id: int, to: BatchStatus, *,
+                             start_time: datetime | None = None,
+                             end_time: datetime | None = None,
+                             exit_status: str | None = None,
+                             agent_id: str | None = None) -> JobExecution | None:
+        """Guarded move to ``to`` from ``model.EXECUTION_TRANSITIONS[to]``.
+
+        Returns the execution after the move, or None when it was not in a status that may
+        move there (nothing is written then). Fields left None are kept; ``agent_id`` None on a
+        move to ``undispatched`` clears the agent.
+        """
+
+    @abc.abstractmethod
+    def executions_in(self, statuses: Iterable[BatchStatus],
+                      agent_id: str | None = None) -> list[JobExecution]:
+        """Executions in any of ``statuses`` (optionally of one agent), oldest first."""
+
+    @abc.abstractmethod
+    def count_waiting(self) -> int:
+        """How many executions wait for dispatch (undispatched or unrestarted)."""
+
+    # -- steps and logs ----------------------------------------------------------------------
+    @abc.abstractmethod
+    def start_step(self, execution_id: int, step_name: str, start_time: datetime) -> StepExecution:
+        """Record a step that started (``started``); idempotent on (execution, step name):
+        a second call returns the step already recorded."""
+
+    @abc.abstractmethod
+    def end_step(self, execution_id: int, step_name: str, status: BatchStatus,
+                 end_time: datetime, exit_status: str | None) -> StepExecution | None:
+        """Guarded move of that step to a final status; None when it was not running."""
+
+    @abc.abstractmethod
+    def append_logs(self, records: Sequence[LogRecord]) -> None: ...
+
+    @abc.abstractmethod
+    def list_logs(self, execution_id: int, offset: int = 0, limit: int = 1000) -> list[LogRecord]:
+        """In the order they were appended."""
+
+    # -- agents ------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def save_agent(self, agent: AgentInfo) -> AgentInfo:
+        """Create or update the agent of that instance id (all fields as given)."""
+
+    @abc.abstractmethod
+    def get_agent(self, instance_id: str) -> AgentInfo: ...
+
+    @abc.abstractmethod
+    def list_agents(self) -> list[AgentInfo]: ...
+
+    @abc.abstractmethod
+    def agent_executions(self, instance_id: str, limit: int = 20) -> list[JobExecution]:
+        """The agent's most recent executions, newest first (no steps)."""
