@@ -15,7 +15,12 @@ class StorageError(JsbusError):
 
 
 class TransportError(JsbusError):
-    """A message between bus and agent could not be delivered."""
+    """A message between bus and agent could not be delivered.
+
+    ``busy`` is True when the agent answered that it is at capacity: try another agent.
+    """
+
+    busy = False
 
 
 class ValidationError(JsbusError):

@@ -78,7 +78,8 @@ def jsbus_execution_status_changed(execution: JobExecution, previous: BatchStatu
 def jsbus_agent_joined(agent: AgentInfo) -> None:
     """An agent became ready: its first heartbeat, or its first one after it was lost.
 
-    Called on the leader bus process, once per join. The return value is ignored.
+    Called once per join, on the bus process that stored the heartbeat. The return value is
+    ignored.
     """
 
 

@@ -39,6 +39,7 @@ class PluginHost:
         except pluggy.PluginValidationError as exc:
             raise ConfigurationError(f"plugin {exc.plugin!r}: {exc}") from exc
         self.backends = {family: self._collect(family) for family in FAMILIES}
+        self._check_media_types()
 
     @property
     def hook(self):
@@ -61,6 +62,15 @@ class PluginHost:
                         f"{found[record.name][0]!r} and by plugin {impl.plugin_name!r}")
                 found[record.name] = (impl.plugin_name, record)
         return found
+
+    def _check_media_types(self) -> None:
+        claimed: dict[str, str] = {}
+        for _, record in self.backends["parser"].values():
+            for media_type in record.media_types:
+                if media_type in claimed:
+                    raise ConfigurationError(f"media type {media_type} is claimed by parsers "
+                                             f"{claimed[media_type]!r} and {record.name!r}")
+                claimed[media_type] = record.name
 
     def backend(self, family: str, name: str | None = None) -> Any:
         """The record of ``family`` named ``name`` (default: ``plugins.<family>`` in config)."""
@@ -85,17 +95,16 @@ class PluginHost:
         media_type = media_type.split(";")[0].strip().lower()
         matches = [rec for _, rec in self.backends["parser"].values()
                    if media_type in rec.media_types]
-        if len(matches) > 1:
-            names = ", ".join(rec.name for rec in matches)
-            raise ConfigurationError(f"media type {media_type} is claimed by parsers {names}")
         return matches[0] if matches else None
 
     def media_types(self) -> list[str]:
         return sorted({t for _, rec in self.backends["parser"].values() for t in rec.media_types})
 
     def notify(self, hook_name: str, **kwargs: Any) -> None:
-        """Call a lifecycle hook; a plugin that raises is logged, never breaks the bus."""
-        try:
-            getattr(self.pm.hook, hook_name)(**kwargs)
-        except Exception:  # noqa: BLE001 - plugins must not break the event path
-            log.exception("a plugin failed in %s", hook_name)
+        """Call a lifecycle hook on every plugin; one that raises is logged and the others
+        still run: a plugin never breaks the bus's event path."""
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+            try:
+                impl.function(**{name: kwargs[name] for name in impl.argnames})
+            except Exception:  # noqa: BLE001 - see docstring
+                log.exception("plugin %r failed in %s", impl.plugin_name, hook_name)

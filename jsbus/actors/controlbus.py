@@ -1,0 +1,185 @@
+"""The ControlBus actor: owns the Agent and Job actors and decides where work runs.
+
+Storage is the truth; this actor keeps a view of it (agents, their running counts) that it
+reconciles on every ``Tick`` and updates at once on every event, so a burst of dispatches spreads
+over the agents instead of landing on the one that looked idle a minute ago.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, replace
+from datetime import timedelta
+
+import pykka
+
+from jsbus.actors.agent import AgentActor
+from jsbus.actors.base import SafeActor
+from jsbus.actors.context import BusContext
+from jsbus.actors.job import JobActor
+from jsbus.actors.messages import (AgentFound, AgentSeen, Dispatch, DispatchFailed,
+                                   ExecutionChanged, GetJobActor, Snapshot, StartExecution, Tick,
+                                   UpdateAgent)
+from jsbus.model import AgentInfo, AgentStatus, BatchStatus
+
+log = logging.getLogger(__name__)
+ACTIVE = (BatchStatus.QUEUED, BatchStatus.STARTING, BatchStatus.STARTED, BatchStatus.STOPPING)
+SUSPEND_SECONDS = 5.0
+
+
+@dataclass
+class AgentSlot:
+    info: AgentInfo
+    ref: pykka.ActorRef
+    running: int = 0
+    suspended_until: float = 0.0
+
+    def can_take(self, now: float) -> bool:
+        return (self.info.status is AgentStatus.READY and self.suspended_until <= now
+                and self.running < self.info.capacity)
+
+    def load(self) -> tuple[float, float]:
+        system = (self.info.stats.get("cpu") or {}).get("system") or {}
+        load_average = system.get("load-average")
+        return (self.running / self.info.capacity,
+                load_average if isinstance(load_average, (int, float)) and load_average >= 0
+                else float("inf"))
+
+
+class ControlBus(SafeActor):
+    def __init__(self, context: BusContext):
+        super().__init__()
+        self.context = context
+        self.agents: dict[str, AgentSlot] = {}
+        self.jobs: dict[tuple[str, str], pykka.ActorRef] = {}
+        self.jobs_used: dict[tuple[str, str], float] = {}
+        self.lease = timedelta(seconds=context.config.get("agents.lease"))
+        self.idle_job_seconds = context.config.get("dispatch.idle_job_actor")
+
+    def on_start(self) -> None:
+        self.on_tick(Tick())
+
+    def on_stop(self) -> None:
+        for ref in [slot.ref for slot in self.agents.values()] + list(self.jobs.values()):
+            ref.stop(block=False)
+
+    # -- agents -------------------------------------------------------------------------------
+    def _slot(self, info: AgentInfo) -> AgentSlot:
+        slot = self.agents.get(info.instance_id)
+        if slot is None:
+            ref = AgentActor.start(info, self.context, self.actor_ref)
+            slot = self.agents[info.instance_id] = AgentSlot(info, ref)
+        else:
+            slot.info = info
+            slot.ref.tell(UpdateAgent(info))
+        return slot
+
+    def on_agent_seen(self, message: AgentSeen) -> None:
+        slot = self._slot(message.agent)
+        slot.suspended_until = 0.0
+        self._dispatch()
+
+    def on_agent_found(self, message: AgentFound) -> None:
+        address = message.address
+        known = self.agents.get(address.instance_id)
+        if known is not None and known.info.status is AgentStatus.READY:
+            return
+        bus_url = self.context.bus_url_for(address.host)
+        log.info("discovery found agent %s at %s:%s; inviting it to %s", address.instance_id,
+                 address.host, address.port, bus_url)
+        self.context.io.submit(self._invite, address, bus_url)
+
+    def _invite(self, address, bus_url: str) -> None:
+        """Runs on the I/O pool; the agent's first heartbeat completes the join."""
+        try:
+            self.context.transport.invite(address, bus_url)
+        except Exception as exc:  # noqa: BLE001 - discovery retries on the next announcement
+            log.warning("could not invite agent %s at %s:%s: %s", address.instance_id,
+                        address.host, address.port, exc)
+
+    def _reconcile(self) -> None:
+        storage, now = self.context.storage, self.context.clock()
+        running: dict[str, int] = {}
+        for execution in storage.executions_in(ACTIVE):
+            if execution.agent_id:
+                running[execution.agent_id] = running.get(execution.agent_id, 0) + 1
+        for info in storage.list_agents():
+            expired = info.last_seen is None or now - info.last_seen > self.lease
+            if info.status is AgentStatus.READY and expired:
+                info = self._lose(info)
+            if info.status is AgentStatus.READY or info.instance_id in self.agents:
+                self._slot(info).running = running.get(info.instance_id, 0)
+
+    def _lose(self, info: AgentInfo) -> AgentInfo:
+        storage = self.context.storage
+        lost = storage.save_agent(replace(info, status=AgentStatus.LOST))
+        log.warning("agent %s (%s) missed its heartbeats for %ss: lost", info.name,
+                    info.instance_id, self.lease.total_seconds())
+        for execution in storage.executions_in(
+                (BatchStatus.STARTING, BatchStatus.STARTED, BatchStatus.STOPPING), info.instance_id):
+            after = storage.transition_execution(execution.id, BatchStatus.UNKNOWN)
+            if after is not None:
+                self.context.status_changed(after, execution.batch_status)
+        self.context.plugins.notify("jsbus_agent_lost", agent=lost)
+        return lost
+
+    # -- executions ---------------------------------------------------------------------------
+    def _dispatch(self) -> None:
+        storage, now = self.context.storage, time.monotonic()
+        while True:
+            candidates = [slot for slot in self.agents.values() if slot.can_take(now)]
+            if not candidates:
+                return
+            slot = min(candidates, key=AgentSlot.load)
+            execution = storage.claim_execution(slot.info.instance_id, self.context.clock())
+            if execution is None:
+                return
+            slot.running += 1
+            self.context.status_changed(execution, BatchStatus.UNDISPATCHED)
+            slot.ref.tell(StartExecution(execution))
+
+    def on_dispatch(self, message: Dispatch) -> None:
+        self._dispatch()
+
+    def on_execution_changed(self, message: ExecutionChanged) -> None:
+        execution = message.execution
+        slot = self.agents.get(execution.agent_id or "")
+        if slot is not None and (execution.batch_status.is_final
+                                 or execution.batch_status is BatchStatus.UNKNOWN):
+            slot.running = max(0, slot.running - 1)
+        self._dispatch()
+
+    def on_dispatch_failed(self, message: DispatchFailed) -> None:
+        slot = self.agents.get(message.agent_id)
+        if slot is not None:
+            slot.running = max(0, slot.running - 1)
+            slot.suspended_until = time.monotonic() + SUSPEND_SECONDS
+
+    # -- jobs ---------------------------------------------------------------------------------
+    def on_get_job_actor(self, message: GetJobActor) -> pykka.ActorRef:
+        key = (message.app, message.job)
+        ref = self.jobs.get(key)
+        if ref is None or not ref.is_alive():
+            ref = self.jobs[key] = JobActor.start(message.app, message.job, self.context,
+                                                  self.actor_ref)
+        self.jobs_used[key] = time.monotonic()
+        return ref
+
+    def _reap_idle_jobs(self) -> None:
+        # A caller that got a ref just before it stops sees ActorDeadError and asks again.
+        now = time.monotonic()
+        for key, ref in list(self.jobs.items()):
+            if now - self.jobs_used.get(key, 0.0) > self.idle_job_seconds:
+                del self.jobs[key]
+                self.jobs_used.pop(key, None)
+                ref.stop(block=False)
+
+    def on_tick(self, message: Tick) -> None:
+        self._reconcile()
+        self._dispatch()
+        self._reap_idle_jobs()
+
+    def on_snapshot(self, message: Snapshot) -> dict:
+        return {"agents": {key: {"running": slot.running, "status": slot.info.status.value}
+                           for key, slot in self.agents.items()},
+                "jobs": sorted("/".join(key) for key in self.jobs)}

@@ -1,0 +1,79 @@
+"""Messages between the bus's actors (and from the API and housekeeping into them)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jsbus.backends import AgentAddress
+from jsbus.model import AgentInfo, BatchStatus, JobExecution
+
+
+@dataclass(frozen=True)
+class Tick:
+    """Housekeeping: reconcile agents with storage, check leases, dispatch, reap idle jobs."""
+
+
+@dataclass(frozen=True)
+class AgentSeen:
+    """A heartbeat was stored for this agent."""
+    agent: AgentInfo
+
+
+@dataclass(frozen=True)
+class AgentFound:
+    """Discovery found an agent; invite it unless it already reports to us."""
+    address: AgentAddress
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """Work may be waiting: dispatch what the agents can take now."""
+
+
+@dataclass(frozen=True)
+class ExecutionChanged:
+    execution: JobExecution
+    previous: BatchStatus
+
+
+@dataclass(frozen=True)
+class DispatchFailed:
+    """An agent could not take an execution; it went back to waiting."""
+    agent_id: str
+    execution_id: int
+    busy: bool
+
+
+@dataclass(frozen=True)
+class GetJobActor:
+    app: str
+    job: str
+    reply: bool = True
+
+
+@dataclass(frozen=True)
+class Submit:
+    parameters: dict
+    reply: bool = True
+
+
+@dataclass(frozen=True)
+class StartExecution:
+    execution: JobExecution
+
+
+@dataclass(frozen=True)
+class SendResult:
+    execution_id: int
+    error: Exception | None
+    busy: bool = False
+
+
+@dataclass(frozen=True)
+class UpdateAgent:
+    agent: AgentInfo
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Ask for the actor's view of its state (tests, the REPL)."""
+    reply: bool = True

@@ -1,0 +1,31 @@
+"""``create_app(bus)``: the falcon application, with the original's paths and vocabulary."""
+from __future__ import annotations
+
+import falcon
+
+from jsbus.api import errors
+from jsbus.api.agents import AgentResource, AgentsResource, EventsResource, HeartbeatResource
+from jsbus.api.apps import AppsResource
+from jsbus.api.executions import ExecutionResource, ExecutionsResource
+from jsbus.api.jobs import JobResource, JobsResource
+from jsbus.api.status import HealthResource, StatsResource, VersionResource
+
+
+def create_app(bus) -> falcon.App:
+    """Build the WSGI app over ``bus`` (a ``jsbus.bus.Bus``, started or not)."""
+    app = falcon.App()
+    app.req_options.strip_url_path_trailing_slash = True
+    errors.install(app)
+    app.add_route("/version", VersionResource())
+    app.add_route("/healthcheck", HealthResource(bus))
+    app.add_route("/apps", AppsResource(bus))
+    app.add_route("/agents", AgentsResource(bus))
+    app.add_route("/agent/{instance_id}", AgentResource(bus))
+    app.add_route("/agent/{instance_id}/heartbeat", HeartbeatResource(bus))
+    app.add_route("/agent/{instance_id}/events", EventsResource(bus))
+    app.add_route("/{app}/stats", StatsResource(bus))
+    app.add_route("/{app}/jobs", JobsResource(bus))
+    app.add_route("/{app}/job/{job}", JobResource(bus))
+    app.add_route("/{app}/job/{job}/executions", ExecutionsResource(bus))
+    app.add_route("/{app}/job/{job}/execution/{execution_id:int}", ExecutionResource(bus))
+    return app

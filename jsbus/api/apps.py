@@ -1,0 +1,84 @@
+"""``/apps``: deploy (create or update) and list batch applications."""
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import falcon
+
+from jsbus.api.media import read_object
+from jsbus.api import render
+from jsbus.errors import ApplicationNotFound, ValidationError
+from jsbus.jsl import JOB_ID_PATTERN
+from jsbus.model import Application
+
+# First path segments that are routes of their own, so no application may take them.
+RESERVED_NAMES = frozenset({"apps", "app", "agents", "agent", "version", "healthcheck", "jobs",
+                            "calendars", "calendar", "auth", "account", "users", "user",
+                            "oauth", "test-executions", "test-execution", "openapi.json"})
+
+
+def _field(body: dict, short: str, long: str):
+    return body[long] if long in body else body.get(short)
+
+
+def classpath_entry(entry, where: str) -> str:
+    """A ``file://`` URL to an existing directory, normalised; else ValidationError."""
+    if not isinstance(entry, str):
+        raise ValidationError(f"{where} must be a file:// URL string")
+    url = urlparse(entry)
+    if url.scheme != "file" or url.netloc not in ("", "localhost"):
+        raise ValidationError(f"{where} must be a file:// URL (got {entry!r})")
+    path = Path(unquote(url.path))
+    if not path.is_absolute() or not path.is_dir():
+        raise ValidationError(f"{where}: {path} is not an existing directory")
+    return path.resolve().as_uri()
+
+
+def application_from_body(body: dict) -> Application:
+    name = _field(body, "name", "application/name")
+    description = _field(body, "description", "application/description") or ""
+    classpath = _field(body, "classpath", "application/classpaths")
+    messages = []
+    if not name:
+        messages.append("name must be present")
+    elif not isinstance(name, str) or not JOB_ID_PATTERN.match(name):
+        messages.append(f"name must match {JOB_ID_PATTERN.pattern}")
+    elif name in RESERVED_NAMES:
+        messages.append(f"name {name!r} is reserved by the API")
+    if not isinstance(description, str):
+        messages.append("description must be a string")
+    entries = []
+    if classpath is None:
+        messages.append("classpath must be present")
+    elif not isinstance(classpath, list):
+        messages.append("classpath must be a list of file:// URLs")
+    else:
+        for index, entry in enumerate(classpath):
+            try:
+                entries.append(classpath_entry(entry, f"classpath[{index}]"))
+            except ValidationError as exc:
+                messages.extend(exc.messages)
+    if messages:
+        raise ValidationError(messages)
+    return Application(name=name, description=description, classpath=tuple(entries))
+
+
+class AppsResource:
+    def __init__(self, bus):
+        self.bus = bus
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = [render.application(app) for app in self.bus.storage.list_applications()]
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        app = application_from_body(read_object(req, self.bus.config.get("bus.max_body_bytes")))
+        try:
+            self.bus.storage.get_application(app.name)
+            created = False
+        except ApplicationNotFound:
+            created = True
+        saved = self.bus.storage.save_application(app)
+        resp.status = falcon.HTTP_201 if created else falcon.HTTP_200
+        resp.location = f"/{saved.name}/jobs"
+        resp.media = render.application(saved)

@@ -1,0 +1,56 @@
+"""Every error answer is ``{"messages": [...]}``; domain errors map to HTTP here, once."""
+from __future__ import annotations
+
+import logging
+
+import falcon
+
+from jsbus.errors import NotFound, StorageError, TransportError, ValidationError
+
+log = logging.getLogger(__name__)
+
+
+def _answer(resp: falcon.Response, status: str, messages: list[str]) -> None:
+    resp.status = status
+    resp.media = {"messages": messages}
+
+
+def _validation(req, resp, exc: ValidationError, params) -> None:
+    _answer(resp, falcon.HTTP_400, exc.messages)
+
+
+def _not_found(req, resp, exc: NotFound, params) -> None:
+    _answer(resp, falcon.HTTP_404, [str(exc)])
+
+
+def _storage(req, resp, exc: StorageError, params) -> None:
+    log.error("storage failed on %s %s: %s", req.method, req.path, exc)
+    _answer(resp, falcon.HTTP_503, [f"storage unavailable: {exc}"])
+
+
+def _transport(req, resp, exc: TransportError, params) -> None:
+    _answer(resp, falcon.HTTP_502, [str(exc)])
+
+
+def _unexpected(req, resp, exc: Exception, params) -> None:
+    if isinstance(exc, falcon.HTTPError):
+        raise exc  # falcon serialises it with our serializer below
+    log.exception("internal error on %s %s", req.method, req.path)
+    _answer(resp, falcon.HTTP_500, [f"Internal server error: {type(exc).__name__}"])
+
+
+def _serialize_http_error(req, resp, exc: falcon.HTTPError) -> None:
+    messages = [part for part in (exc.title, exc.description) if part]
+    if exc.title and exc.description:
+        messages = [exc.description]
+    resp.media = {"messages": messages or [exc.status]}
+    resp.content_type = falcon.MEDIA_JSON
+
+
+def install(app: falcon.App) -> None:
+    app.add_error_handler(Exception, _unexpected)
+    app.add_error_handler(ValidationError, _validation)
+    app.add_error_handler(NotFound, _not_found)
+    app.add_error_handler(StorageError, _storage)
+    app.add_error_handler(TransportError, _transport)
+    app.set_error_serializer(_serialize_http_error)

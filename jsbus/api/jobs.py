@@ -1,0 +1,80 @@
+"""``/{app}/jobs`` and ``/{app}/job/{job}``: register, list, read, update and delete jobs."""
+from __future__ import annotations
+
+import falcon
+
+from jsbus.api import render
+from jsbus.api.media import media_type, read_body, require_type
+from jsbus.errors import ValidationError
+from jsbus.model import JobDefinition
+
+
+def page(req: falcon.Request) -> tuple[int, int]:
+    offset = req.get_param_as_int("offset", min_value=0, default=0)
+    limit = req.get_param_as_int("limit", min_value=1, max_value=1000, default=20)
+    return offset, limit
+
+
+def parse_job(bus, req: falcon.Request) -> JobDefinition:
+    """Parse the body with the parser plugin that claims its Content-Type."""
+    kind = media_type(req)
+    parser = bus.plugins.parser_for(kind) if kind else None
+    if parser is None:
+        require_type(req, tuple(bus.plugins.media_types()))
+    return parser.parse(read_body(req, bus.config.get("bus.max_body_bytes")))
+
+
+def job_detail(bus, app: str, name: str) -> dict:
+    storage = bus.storage
+    job = storage.get_job(app, name)
+    latest = storage.latest_execution(app, name)
+    return {**render.job(job), "job/stats": render.stats(storage.job_stats(app, name)),
+            "job/latest-execution": render.execution(latest) if latest else None,
+            "job/next-execution": None, "job/schedule": None,
+            "job/document": job.definition.document}
+
+
+class JobsResource:
+    def __init__(self, bus):
+        self.bus = bus
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, app: str) -> None:
+        storage = self.bus.storage
+        storage.get_application(app)
+        offset, limit = page(req)
+        jobs, hits = storage.list_jobs(app, offset, limit)
+        results = []
+        for job in jobs:
+            latest = storage.latest_execution(app, job.name)
+            results.append({**render.job(job),
+                            "job/latest-execution": render.execution(latest) if latest else None})
+        resp.media = {"results": results, "hits": hits, "limit": limit, "offset": offset}
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, app: str) -> None:
+        self.bus.storage.get_application(app)
+        definition = parse_job(self.bus, req)
+        job, created = self.bus.storage.save_job(app, definition)
+        resp.status = falcon.HTTP_201 if created else falcon.HTTP_200
+        resp.location = f"/{app}/job/{job.name}"
+        resp.media = job_detail(self.bus, app, job.name)
+
+
+class JobResource:
+    def __init__(self, bus):
+        self.bus = bus
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, app: str, job: str) -> None:
+        resp.media = job_detail(self.bus, app, job)
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, app: str, job: str) -> None:
+        self.bus.storage.get_job(app, job)
+        definition = parse_job(self.bus, req)
+        if definition.id != job:
+            raise ValidationError(f"id {definition.id!r} must be the job's name in the path "
+                                  f"({job!r})")
+        self.bus.storage.save_job(app, definition)
+        resp.media = job_detail(self.bus, app, job)
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, app: str, job: str) -> None:
+        self.bus.storage.delete_job(app, job)
+        resp.status = falcon.HTTP_204

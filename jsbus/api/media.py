@@ -1,0 +1,62 @@
+"""Reading request bodies: bounded size, checked content type, clear 4xx messages."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import falcon
+
+JSON = "application/json"
+
+
+def media_type(req: falcon.Request) -> str:
+    return (req.content_type or "").split(";")[0].strip().lower()
+
+
+def read_body(req: falcon.Request, limit: int) -> bytes:
+    """The raw body, at most ``limit`` bytes; larger bodies get 413 whatever they claim."""
+    if req.content_length is not None and req.content_length > limit:
+        raise falcon.HTTPContentTooLarge(
+            title="Request body too large",
+            description=f"the body is {req.content_length} bytes; the limit is {limit} bytes")
+    body = req.bounded_stream.read(limit + 1)
+    if len(body) > limit:
+        raise falcon.HTTPContentTooLarge(title="Request body too large",
+                                         description=f"the limit is {limit} bytes")
+    return body
+
+
+def require_type(req: falcon.Request, allowed: tuple[str, ...]) -> str:
+    kind = media_type(req)
+    if kind not in allowed:
+        raise falcon.HTTPUnsupportedMediaType(
+            title="Unsupported media type",
+            description=f"Content-Type {kind or '(none)'} is not accepted here; "
+                        f"use {' or '.join(allowed)}")
+    return kind
+
+
+def read_json(req: falcon.Request, limit: int, *, optional: bool = False) -> Any:
+    """Parse a JSON body. ``optional``: an empty body (any content type) reads as ``{}``."""
+    if optional and not req.content_length and media_type(req) in ("", JSON):
+        body = read_body(req, limit)
+        if not body.strip():
+            return {}
+        return _loads(body)
+    require_type(req, (JSON,))
+    return _loads(read_body(req, limit))
+
+
+def _loads(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise falcon.HTTPBadRequest(title="Malformed JSON", description=str(exc)) from None
+
+
+def read_object(req: falcon.Request, limit: int, *, optional: bool = False) -> dict[str, Any]:
+    value = read_json(req, limit, optional=optional)
+    if not isinstance(value, dict):
+        raise falcon.HTTPBadRequest(title="Bad request",
+                                    description="the body must be a JSON object")
+    return value

@@ -1,0 +1,39 @@
+"""``/version``, ``/healthcheck`` and ``/{app}/stats``."""
+from __future__ import annotations
+
+import falcon
+
+from jsbus import __version__
+from jsbus.errors import StorageError
+from jsbus.model import AgentStatus
+
+
+class VersionResource:
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = {"version": __version__}
+
+
+class HealthResource:
+    def __init__(self, bus):
+        self.bus = bus
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        try:
+            self.bus.storage.ping()
+        except StorageError as exc:
+            resp.status = falcon.HTTP_503
+            resp.media = {"status": "unavailable", "messages": [str(exc)]}
+            return
+        resp.media = {"status": "ok", "role": self.bus.role, "version": __version__}
+
+
+class StatsResource:
+    def __init__(self, bus):
+        self.bus = bus
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, app: str) -> None:
+        storage = self.bus.storage
+        storage.get_application(app)
+        _, jobs = storage.list_jobs(app, 0, 1)
+        agents = sum(1 for a in storage.list_agents() if a.status is AgentStatus.READY)
+        resp.media = {"agents": agents, "jobs": jobs}

@@ -1,0 +1,170 @@
+"""The bus world: storage, plugins, transport and (on the leader) the actors.
+
+``Bus(config).start()`` is called once per process, after any fork (gunicorn's
+``post_worker_init``, the REPL's ``go()``, a test). The process that takes the storage's leader
+lock runs the ControlBus (dispatching, lease checks, discovery); any other serves the API only
+and keeps trying the lock, so a second worker or a second ``jsbus serve`` on the same database
+never makes a second dispatcher.
+"""
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any
+
+import pykka
+
+from jsbus.actors.context import BusContext
+from jsbus.actors.controlbus import ControlBus
+from jsbus.actors.messages import AgentFound, AgentSeen, ExecutionChanged, GetJobActor, Submit, Tick
+from jsbus.config import Config, split_bind
+from jsbus.errors import AgentNotFound
+from jsbus.housekeeping import Housekeeper
+from jsbus.model import AgentInfo, AgentStatus, JobExecution, utcnow
+from jsbus.plugins import PluginHost
+from jsbus.recorder import EventRecorder
+from jsbus.wire import Event
+
+log = logging.getLogger(__name__)
+ASK_TIMEOUT = 10.0
+
+
+class Bus:
+    def __init__(self, config: Config, plugins: PluginHost | None = None):
+        self.config = config
+        self.plugins = plugins or PluginHost(config)
+        self.storage = self.plugins.storage()
+        self.recorder = EventRecorder(self.storage)
+        self.bound: tuple[str, int] = split_bind(config.get("bus.bind"), 45102)
+        self.control: pykka.ActorRef | None = None
+        self.context: BusContext | None = None
+        self._browser = None
+        self._lock = None
+        self._housekeeper: Housekeeper | None = None
+        self._lead_guard = threading.Lock()
+        self.started = threading.Event()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        self.storage.open()
+        self.context = BusContext(
+            config=self.config, plugins=self.plugins, storage=self.storage,
+            transport=self.plugins.transport(),
+            io=ThreadPoolExecutor(max_workers=8, thread_name_prefix="bus-io"),
+            bus_url_for=self.url_for)
+        self._lock = self.storage.leader_lock()
+        self._housekeeper = Housekeeper()
+        self._housekeeper.every(self.config.get("dispatch.interval"), self._tick)
+        self._housekeeper.every(self.config.get("bus.leader_retry"), self.try_lead)
+        self.try_lead()
+        if not self.is_leader:
+            log.warning("another bus process holds the leader lock on %s: this one serves the "
+                        "API only and will take over if that one stops", self.storage.url)
+        self._housekeeper.start()
+        self.started.set()
+
+    def try_lead(self) -> None:
+        with self._lead_guard:
+            if self.control is not None or not self._lock.try_acquire():
+                return
+            self.control = ControlBus.start(self.context)
+            log.info("leader: this bus process schedules and dispatches (%s)", self.storage.url)
+            if self.config.get("discovery.enabled"):
+                self._start_discovery()
+
+    def _start_discovery(self) -> None:
+        backend = self.plugins.discovery()
+        control = self.control
+        self._browser = backend.browser(self.config,
+                                        lambda address: control.tell(AgentFound(address)))
+        self._browser.start()
+
+    def _tick(self) -> None:
+        if self.control is not None:
+            self.control.tell(Tick())
+
+    def stop(self) -> None:
+        if self._housekeeper:
+            self._housekeeper.stop()
+        if self._browser is not None:
+            self._browser.close()
+        if self.control is not None:
+            self.control.stop(timeout=ASK_TIMEOUT)
+            self.control = None
+        if self._lock is not None:
+            self._lock.release()
+        if self.context is not None:
+            self.context.io.shutdown(wait=True, cancel_futures=True)
+            self.context.transport.close()
+        self.storage.close()
+        self.started.clear()
+
+    @property
+    def is_leader(self) -> bool:
+        return self.control is not None
+
+    @property
+    def role(self) -> str:
+        return "leader" if self.is_leader else "follower"
+
+    def url_for(self, agent_host: str) -> str:
+        """This bus's URL as ``agent_host`` reaches it (``bus.advertised_url`` wins)."""
+        if self.config.get("bus.advertised_url"):
+            return self.config.get("bus.advertised_url")
+        host, port = self.bound
+        if host in ("0.0.0.0", "::", ""):
+            host = local_address_towards(agent_host)
+        return f"http://{host}:{port}"
+
+    # -- what the API asks of the bus ---------------------------------------------------------
+    def submit(self, app: str, job: str, parameters: dict[str, str]) -> JobExecution:
+        """Create an execution (durable before this returns); the leader dispatches it."""
+        if self.control is None:
+            self.storage.get_job(app, job)
+            return self.storage.create_execution(app, job, parameters, utcnow())
+        for attempt in range(2):
+            ref = self.control.ask(GetJobActor(app, job), timeout=ASK_TIMEOUT)
+            try:
+                return ref.ask(Submit(dict(parameters)), timeout=ASK_TIMEOUT)
+            except pykka.ActorDeadError:
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def record_heartbeat(self, agent: AgentInfo) -> dict[str, Any]:
+        try:
+            previous = self.storage.get_agent(agent.instance_id)
+        except AgentNotFound:
+            previous = None
+        stored = self.storage.save_agent(replace(agent, status=AgentStatus.READY))
+        if previous is None or previous.status is AgentStatus.LOST:
+            log.info("agent %s (%s) joined from %s:%s", stored.name, stored.instance_id,
+                     stored.host, stored.port)
+            self.plugins.notify("jsbus_agent_joined", agent=stored)
+        if self.control is not None:
+            self.control.tell(AgentSeen(stored))
+        return {"heartbeat-interval": max(1.0, self.config.get("agents.lease") / 3),
+                "lease": self.config.get("agents.lease")}
+
+    def record_events(self, agent_id: str, events: list[Event]) -> int:
+        transitions = self.recorder.apply(agent_id, events)
+        for execution, previous in transitions:
+            self.plugins.notify("jsbus_execution_status_changed", execution=execution,
+                                previous=previous)
+            if self.control is not None:
+                self.control.tell(ExecutionChanged(execution, previous))
+        return len(events)
+
+
+def local_address_towards(host: str) -> str:
+    """The local address the kernel would use to reach ``host``: a UDP ``connect`` picks the
+    route without sending a packet."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect((host, 9))
+            return probe.getsockname()[0]
+    except OSError:
+        return "127.0.0.1"

@@ -1,0 +1,112 @@
+"""Start real bus and agent processes and wait until they answer: for ``jsbus demo``, the REPL
+and the tests. Everything binds to loopback unless told otherwise; discovery is off unless
+``discovery=True`` (zeroconf multicasts: only inside a private network namespace)."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+LISTENING = re.compile(r"listening on (http://\S+)")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+class Process:
+    """A child process whose stderr is kept (and echoed to ``echo`` when given)."""
+
+    def __init__(self, argv: list[str], log_path: Path, env: dict | None = None):
+        self.argv = argv
+        self.log_path = log_path
+        self._log = open(log_path, "ab")
+        self.popen = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,
+                                      stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})})
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for_output(self, pattern: re.Pattern, timeout: float) -> re.Match:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            match = pattern.search(self.output())
+            if match:
+                return match
+            if self.popen.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.argv[:4]} did not print {pattern.pattern!r} "
+                           f"(exit code {self.popen.poll()}):\n{self.output()[-3000:]}")
+
+    def stop(self, timeout: float = 15.0) -> int:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(timeout)
+        self._log.close()
+        return self.popen.returncode
+
+
+def wait_until(predicate, timeout: float, interval: float = 0.05, what: str = "condition"):
+    """Poll ``predicate`` until it returns something truthy; raise TimeoutError after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def http_ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def start_bus(workdir: Path, *, port: int | None = None, database: str | None = None,
+              discovery: bool = False, extra: list[str] = (), env: dict | None = None,
+              timeout: float = 30.0) -> tuple[Process, str]:
+    port = port or free_port()
+    database = database or f"sqlite:///{workdir / 'jsbus.db'}"
+    argv = [sys.executable, "-m", "jsbus", "serve", "--bind", f"127.0.0.1:{port}",
+            "--database", database, *([] if discovery else ["--no-discovery"]), *extra]
+    process = Process(argv, workdir / f"bus-{port}.log", env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: process.popen.poll() is not None or http_ok(f"{url}/healthcheck"),
+                   timeout, what=f"the bus at {url}")
+    except TimeoutError:
+        process.stop()
+        raise
+    if process.popen.poll() is not None:
+        raise RuntimeError(f"the bus exited with {process.popen.returncode}:\n{process.output()}")
+    return process, url
+
+
+def start_agent(workdir: Path, bus_url: str | None, *, name: str = "agent-1",
+                discovery: bool = False, extra: list[str] = (), env: dict | None = None,
+                timeout: float = 30.0) -> tuple[Process, str]:
+    agent_dir = workdir / name
+    agent_dir.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "jsagent.cli", "--bind", "127.0.0.1:0", "--name", name,
+            "--work-dir", str(agent_dir), *(["--bus", bus_url] if bus_url else []),
+            *([] if discovery else ["--no-discovery"]), *extra]
+    process = Process(argv, workdir / f"{name}.log", env)
+    match = process.wait_for_output(LISTENING, timeout)
+    return process, match.group(1)

@@ -1,0 +1,60 @@
+"""``jsbus serve``: gunicorn embedded through ``BaseApplication``.
+
+One gthread worker. The Bus (actors, zeroconf, database connections) is built when the worker
+loads the app and started in ``post_worker_init``, after the fork: threads never survive a fork
+(stack-notes §5). ``preload_app`` stays off for that reason. Should gunicorn run more workers
+anyway (``WEB_CONCURRENCY``), the leader lock keeps one dispatcher.
+"""
+from __future__ import annotations
+
+import logging
+
+from gunicorn.app.base import BaseApplication
+
+from jsbus.api.app import create_app
+from jsbus.bus import Bus
+from jsbus.config import Config
+
+log = logging.getLogger(__name__)
+
+
+class BusServer(BaseApplication):
+    def __init__(self, config: Config, workers: int = 1):
+        self.config = config
+        self.workers = workers
+        self.bus: Bus | None = None
+        super().__init__()
+
+    def load_config(self) -> None:
+        settings = {
+            "bind": [self.config.get("bus.bind")],
+            "workers": self.workers,
+            "worker_class": "gthread",
+            "threads": self.config.get("bus.threads"),
+            "preload_app": False,
+            "graceful_timeout": 10,
+            "timeout": 60,
+            "accesslog": None,
+            "errorlog": "-",
+            "loglevel": "info",
+            "proc_name": "jsbus",
+            "post_worker_init": self._post_worker_init,
+            "worker_exit": self._worker_exit,
+        }
+        for key, value in settings.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        self.bus = Bus(self.config)
+        return create_app(self.bus)
+
+    def _post_worker_init(self, worker) -> None:
+        self.bus.start()
+
+    def _worker_exit(self, server, worker) -> None:
+        if self.bus is not None and self.bus.started.is_set():
+            self.bus.stop()
+
+
+def serve(config: Config, workers: int = 1) -> None:
+    BusServer(config, workers).run()

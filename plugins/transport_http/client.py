@@ -1,0 +1,136 @@
+"""The built-in transport: bus-to-agent commands as JSON over HTTP (``docs/protocol.md``)."""
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from jsbus.backends import AgentAddress, Transport
+from jsbus.config import Config
+from jsbus.errors import TransportError
+from jsbus.model import AgentInfo, StartCommand
+
+
+class AgentRefused(TransportError):
+    """The agent answered, but not with a 2xx: ``status`` and its ``messages`` say why.
+
+    ``busy`` tells the dispatcher (which knows no plugin classes) to try another agent.
+    """
+
+    busy = False
+
+    def __init__(self, target: str, status: int, messages: list[str]):
+        self.target = target
+        self.status = status
+        self.messages = messages
+        detail = "; ".join(messages) or "no reason given"
+        super().__init__(f"{target} answered {status}: {detail}")
+
+
+class AgentBusy(AgentRefused):
+    """The agent answered 503: it runs as many executions as it may. Try another agent."""
+
+    busy = True
+
+
+def start_command_body(command: StartCommand) -> dict[str, Any]:
+    """The start command as the protocol's JSON object."""
+    return {"execution-id": command.execution_id, "app": command.app, "job": command.job,
+            "document": command.document, "parameters": dict(command.parameters),
+            "classpath": list(command.classpath)}
+
+
+def base_url(host: str, port: int) -> str:
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{port}"
+
+
+class HttpTransport(Transport):
+    """Sends commands to agents over one shared keep-alive ``httpx.Client``; thread-safe.
+
+    Every command goes through :meth:`send`, so a subclass that wants to record, sign or
+    retry commands overrides that one method (or the public ones, calling ``super()``).
+    """
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.timeout = float(config.get("agents.command_timeout"))
+        self.client = self.make_client()
+
+    def make_client(self) -> httpx.Client:
+        # trust_env=False: agents sit on the cluster network; an HTTP_PROXY meant for the
+        # internet would otherwise swallow every command.
+        return httpx.Client(timeout=self.timeout, trust_env=False,
+                            headers={"Accept": "application/json"})
+
+    # -- the protocol's commands ---------------------------------------------------------------
+    def start_execution(self, agent: AgentInfo, command: StartCommand) -> dict[str, Any]:
+        return self.send("POST", f"{agent.url}/executions", target=describe_agent(agent),
+                         body=start_command_body(command))
+
+    def stop_execution(self, agent: AgentInfo, execution_id: int) -> None:
+        self.send("PUT", f"{agent.url}/executions/{execution_id}/stop",
+                  target=describe_agent(agent))
+
+    def invite(self, address: AgentAddress, bus_url: str) -> dict[str, Any]:
+        url = base_url(address.host, address.port)
+        return self.send("POST", f"{url}/join", target=f"agent {address.instance_id} at {url}",
+                         body={"bus-url": bus_url})
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- one exchange ----------------------------------------------------------------------------
+    def send(self, method: str, url: str, *, target: str,
+             body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Send one command and return the agent's JSON answer (``{}`` when it has none).
+
+        ``target`` names the agent in error messages. Raises :class:`AgentBusy` on 503,
+        :class:`AgentRefused` on any other non-2xx, ``TransportError`` when nothing answered.
+        """
+        try:
+            response = self.client.request(method, url, json=body)
+        except httpx.TimeoutException:
+            raise TransportError(f"{target}: no answer to {method} {url} within "
+                                 f"{self.timeout:g} s") from None
+        except httpx.HTTPError as exc:
+            raise TransportError(f"{target}: {method} {url} failed: "
+                                 f"{type(exc).__name__}: {exc}") from exc
+        if not response.is_success:
+            raise refusal(target, response)
+        return answer_json(target, response)
+
+
+def describe_agent(agent: AgentInfo) -> str:
+    return f"agent {agent.name or '?'} ({agent.instance_id}) at {agent.url}"
+
+
+def messages_of(response: httpx.Response) -> list[str]:
+    """The ``{"messages": [...]}`` of an error answer, else its text, so nothing is lost."""
+    try:
+        messages = response.json().get("messages")
+    except (ValueError, AttributeError):
+        messages = None
+    if isinstance(messages, list):
+        return [str(message) for message in messages]
+    text = response.text.strip()
+    return [text[:500]] if text else []
+
+
+def refusal(target: str, response: httpx.Response) -> AgentRefused:
+    error = AgentBusy if response.status_code == 503 else AgentRefused
+    return error(target, response.status_code, messages_of(response))
+
+
+def answer_json(target: str, response: httpx.Response) -> dict[str, Any]:
+    if not response.content:
+        return {}
+    try:
+        answer = response.json()
+    except ValueError:
+        raise TransportError(f"{target} answered {response.status_code} with a body that is "
+                             f"not JSON: {response.text[:200]!r}") from None
+    if not isinstance(answer, dict):
+        raise TransportError(f"{target} answered {response.status_code} with JSON that is not "
+                             f"an object: {answer!r}"[:300])
+    return answer
