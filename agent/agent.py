@@ -1,0 +1,145 @@
+"""The agent process, assembled: identity, runtime actor, reporter, HTTP server, discovery.
+
+``Agent(config).start()`` builds the world; ``shutdown()`` takes it down in reverse order.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from pathlib import Path
+from typing import Any
+
+import pykka
+
+from jsagent.identity import instance_id
+from jsagent.reporter import EventReporter, Heartbeat, bus_client
+from jsagent.runtime import ExecutionRuntime, RunningCount, Shutdown, StartExecution, \
+    StopExecution
+from jsagent.server import AgentServer, create_app
+from jsagent.spec import WILDCARD_HOSTS, AgentDocument
+from jsagent.stats import HostStats
+from jsbus import __version__
+from jsbus.config import Config, split_bind
+from jsbus.errors import ConfigurationError
+from jsbus.model import StartCommand
+
+log = logging.getLogger(__name__)
+DEFAULT_PORT = 4510
+
+
+def work_dir(config: Config) -> Path:
+    """``agent.work_dir``, else ``$XDG_DATA_HOME/jsagent``, else ``~/.local/share/jsagent``."""
+    configured = config.get("agent.work_dir")
+    if configured:
+        return Path(configured).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "jsagent"
+
+
+def capacity(config: Config) -> int:
+    """``agent.capacity``; 0 means twice the CPU cores."""
+    return int(config.get("agent.capacity")) or 2 * (os.cpu_count() or 1)
+
+
+class Agent:
+    """One running agent. Also the ``AgentControl`` the HTTP resources call."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.work_dir = work_dir(config)
+        self.instance_id = instance_id(self.work_dir)
+        self.name = config.get("agent.name") or socket.gethostname()
+        self.capacity = capacity(config)
+        self.idle = threading.Event()
+        self._timeout = float(config.get("agent.request_timeout"))
+        self._runtime: pykka.ActorRef | None = None
+        self._advertiser: Any = None
+        self.reporter: EventReporter | None = None
+        self.heartbeat: Heartbeat | None = None
+        self.server: AgentServer | None = None
+
+    def start(self) -> None:
+        """Start the runtime, listen, heartbeat, then advertise (unless discovery is off)."""
+        cfg = self.config
+        self.reporter = EventReporter(self.instance_id, cfg.get("agent.bus"),
+                                      bus_client(self._timeout), cfg.get("agent.event_batch"))
+        self._runtime = ExecutionRuntime.start(
+            self.reporter.emit, self.capacity, float(cfg.get("agent.stop_grace")),
+            idle=self.idle, work_dir=str(self.work_dir))
+        host, port = split_bind(cfg.get("agent.bind"), DEFAULT_PORT)
+        self.server = AgentServer(create_app(self), host, port)
+        self._document = AgentDocument(
+            self.instance_id, self.name, cfg.get("agent.advertise_host"), host,
+            self.server.port, self.capacity, self.running, lambda: self.reporter.bus_url,
+            HostStats())
+        self.heartbeat = Heartbeat(self.reporter, self._document.render,
+                                   bus_client(self._timeout), cfg.get("agent.heartbeat_interval"))
+        self.server.start()
+        self.reporter.start()
+        self.heartbeat.start()
+        log.info("jsagent %s listening on %s", self.instance_id, self.server.url,
+                 extra={"plain": True})
+        if cfg.get("discovery.enabled"):
+            self._advertise(host)
+
+    def _advertise(self, bind_host: str) -> None:
+        from jsbus.plugins import PluginHost  # plugins load only when discovery is on
+        # A wildcard host lets the advertiser pick this machine's addresses itself.
+        host = self.config.get("agent.advertise_host") or bind_host
+        try:
+            self._advertiser = PluginHost(self.config).discovery().advertiser(self.config)
+            self._advertiser.register(self.instance_id, self.name, self.server.port,
+                                      "0.0.0.0" if host in WILDCARD_HOSTS else host,
+                                      {"instance-id": self.instance_id, "version": __version__,
+                                       "capacity": str(self.capacity)})
+        except Exception as exc:
+            if not self.reporter.bus_url:
+                raise ConfigurationError(f"discovery failed and no bus is configured: "
+                                         f"{exc}") from exc
+            log.error("discovery failed (%s); reporting to %s only", exc, self.reporter.bus_url)
+
+    def shutdown(self) -> None:
+        """Refuse new work, stop running executions, flush events, unadvertise, stop serving."""
+        grace = float(self.config.get("agent.stop_grace"))
+        if self._runtime is not None:
+            try:
+                self._runtime.ask(Shutdown(), timeout=self._timeout)
+            except (pykka.Timeout, pykka.ActorDeadError):
+                log.error("the runtime did not answer the shutdown")
+            if not self.idle.wait(grace + 5.0):
+                log.error("executions were still running when the agent stopped")
+        if self.heartbeat is not None:
+            self.heartbeat.close()
+            self.reporter.close(self._timeout)
+        if self._advertiser is not None:
+            try:
+                self._advertiser.close()
+            except Exception:  # noqa: BLE001 - shutting down anyway
+                log.exception("discovery did not close cleanly")
+        if self.server is not None:
+            self.server.close()
+        if self._runtime is not None:
+            self._runtime.stop(timeout=self._timeout)
+
+    # --- AgentControl, called from HTTP threads ------------------------------------------
+
+    def running(self) -> int:
+        """Executions running now."""
+        return self._runtime.ask(RunningCount(), timeout=self._timeout)
+
+    def document(self) -> dict[str, Any]:
+        return self._document.render()
+
+    def join(self, bus_url: str) -> dict[str, Any]:
+        log.info("joining the bus at %s", bus_url)
+        self.reporter.join(bus_url)
+        self.heartbeat.beat_now()
+        return self.document()
+
+    def start_execution(self, command: StartCommand) -> tuple[int, dict[str, Any]]:
+        return self._runtime.ask(StartExecution(command), timeout=self._timeout)
+
+    def stop_execution(self, execution_id: int) -> bool:
+        return self._runtime.ask(StopExecution(execution_id), timeout=self._timeout)

@@ -1,0 +1,104 @@
+"""Inside the worker: turns ``print()`` output and ``logging`` records into ``log`` events."""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import threading
+import traceback
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from jsagent.events import log_event
+
+
+class EventSink:
+    """Writes events as JSON lines to the agent's event pipe; safe to call from any thread.
+
+    A broken pipe (the agent went away) is remembered, not raised: the job keeps running.
+    """
+
+    def __init__(self, fd: int):
+        self._file = os.fdopen(fd, "w", encoding="utf-8", closefd=True)
+        self._lock = threading.Lock()
+        self.broken = False
+
+    def emit(self, event: dict[str, Any]) -> None:
+        line = json.dumps(event, default=str) + "\n"
+        with self._lock:
+            if self.broken:
+                return
+            try:
+                self._file.write(line)
+                self._file.flush()
+            except (OSError, ValueError):
+                self.broken = True
+
+
+class StepTag:
+    """Which execution and step a log line belongs to (None between steps)."""
+
+    def __init__(self, execution_id: int):
+        self.execution_id = execution_id
+        self.step: str | None = None
+
+
+class LineStream(io.TextIOBase):
+    """A text stream (for ``sys.stdout``/``sys.stderr``) that emits one log event per line."""
+
+    def __init__(self, emit: Callable[[dict], None], tag: StepTag, level: str, logger: str):
+        super().__init__()
+        self._emit, self._tag, self._level, self._logger = emit, tag, level, logger
+        self._partial = ""
+        self._lock = threading.Lock()
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return False
+
+    @property
+    def encoding(self) -> str:
+        return "utf-8"
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            *lines, self._partial = (self._partial + text).split("\n")
+        for line in lines:
+            self._send(line)
+        return len(text)
+
+    def drain(self) -> None:
+        """Emit a last line that has no newline yet."""
+        with self._lock:
+            line, self._partial = self._partial, ""
+        if line:
+            self._send(line)
+
+    def _send(self, line: str) -> None:
+        self._emit(log_event(self._tag.execution_id, self._tag.step, self._level, self._logger,
+                             line.rstrip("\r")))
+
+
+class EventLogHandler(logging.Handler):
+    """A root ``logging`` handler that emits each record as a log event of the current step."""
+
+    def __init__(self, emit: Callable[[dict], None], tag: StepTag):
+        super().__init__(logging.NOTSET)
+        self._emit, self._tag = emit, tag
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            exception = None
+            if record.exc_info:
+                exception = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
+            elif record.exc_text:
+                exception = record.exc_text
+            when = datetime.fromtimestamp(record.created, timezone.utc)
+            stamp = when.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+            self._emit(log_event(self._tag.execution_id, self._tag.step, record.levelname,
+                                 record.name, record.getMessage(), exception, stamp))
+        except Exception:  # noqa: BLE001 - logging must never break the job
+            self.handleError(record)

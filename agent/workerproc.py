@@ -1,0 +1,163 @@
+"""One worker child process, watched from plain threads (never from an actor).
+
+The threads report what happens through ``notify`` (the runtime actor's ``tell``):
+``ChildEvent`` for each event line, ``ChildOutput`` for each stdout/stderr line, and one
+``ChildExited`` after the child ended and its pipes are drained.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Callable
+
+log = logging.getLogger(__name__)
+DRAIN_TIMEOUT = 2.0  # after exit, how long a grandchild may keep the output pipes open
+
+
+@dataclass(frozen=True)
+class ChildEvent:
+    execution_id: int
+    event: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ChildOutput:
+    execution_id: int
+    stream: str  # "stdout" or "stderr"
+    line: str
+
+
+@dataclass(frozen=True)
+class ChildExited:
+    execution_id: int
+    returncode: int | None
+    error: str | None = None  # set when the child could not be started
+
+
+class WorkerProcess:
+    """Starts ``python -m jsagent.worker`` for one execution and watches it."""
+
+    def __init__(self, execution_id: int, command: bytes, notify: Callable[[object], None],
+                 cwd: str | None = None, python: str = sys.executable):
+        self.execution_id = execution_id
+        self._command, self._notify, self._cwd, self._python = command, notify, cwd, python
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen | None = None
+        self._stop_grace: float | None = None
+        self._killer: threading.Timer | None = None
+
+    def start(self) -> None:
+        """Spawn and watch the child on a thread of its own; returns at once."""
+        threading.Thread(target=self._run, name=f"jsagent-exec-{self.execution_id}",
+                         daemon=True).start()
+
+    def stop(self, grace: float) -> None:
+        """SIGTERM to the child's process group now, SIGKILL after ``grace`` seconds."""
+        with self._lock:
+            if self._stop_grace is not None:
+                return
+            self._stop_grace = grace
+            if self._proc is not None:
+                self._terminate()
+
+    def _terminate(self) -> None:  # with self._lock held, self._proc set
+        self._signal(signal.SIGTERM)
+        self._killer = threading.Timer(self._stop_grace, self._kill)
+        self._killer.daemon = True
+        self._killer.start()
+
+    def _kill(self) -> None:
+        with self._lock:
+            self._signal(signal.SIGKILL)
+
+    def _signal(self, signum: int) -> None:  # with self._lock held
+        if self._proc is not None and self._proc.returncode is None:
+            try:
+                os.killpg(self._proc.pid, signum)
+            except ProcessLookupError:
+                pass
+
+    def _spawn(self) -> tuple[subprocess.Popen, int]:
+        read_fd, write_fd = os.pipe()
+        env = dict(os.environ, JSAGENT_EVENT_FD=str(write_fd), PYTHONUNBUFFERED="1")
+        try:
+            proc = subprocess.Popen(
+                [self._python, "-m", "jsagent.worker"], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(write_fd,), env=env,
+                cwd=self._cwd, start_new_session=True)
+        except BaseException:
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)
+        return proc, read_fd
+
+    def _run(self) -> None:
+        try:
+            proc, read_fd = self._spawn()
+        except OSError as exc:
+            self._notify(ChildExited(self.execution_id, None, f"worker could not start: {exc}"))
+            return
+        with self._lock:
+            self._proc = proc
+            if self._stop_grace is not None:
+                self._terminate()
+        readers = [self._reader(os.fdopen(read_fd, "rb"), self._on_event_line),
+                   self._reader(proc.stdout, lambda line: self._on_output("stdout", line)),
+                   self._reader(proc.stderr, lambda line: self._on_output("stderr", line))]
+        self._feed_stdin(proc)
+        returncode = proc.wait()
+        with self._lock:
+            if self._killer is not None:
+                self._killer.cancel()
+        self._drain(readers, proc.pid)
+        self._notify(ChildExited(self.execution_id, returncode))
+
+    def _feed_stdin(self, proc: subprocess.Popen) -> None:
+        try:
+            proc.stdin.write(self._command)
+            proc.stdin.close()
+        except OSError:  # the child died before reading its command: its exit code tells why
+            pass
+
+    def _drain(self, readers: list[threading.Thread], pgid: int) -> None:
+        for reader in readers:
+            reader.join(DRAIN_TIMEOUT)
+        if any(reader.is_alive() for reader in readers):
+            log.warning("execution %d: processes left behind by the worker hold its pipes; "
+                        "killing its process group", self.execution_id)
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            for reader in readers:
+                reader.join(DRAIN_TIMEOUT)
+
+    def _reader(self, stream: BinaryIO, on_line: Callable[[bytes], None]) -> threading.Thread:
+        def read() -> None:
+            with stream:
+                for line in stream:
+                    on_line(line)
+        thread = threading.Thread(target=read, daemon=True,
+                                  name=f"jsagent-exec-{self.execution_id}-pipe")
+        thread.start()
+        return thread
+
+    def _on_event_line(self, line: bytes) -> None:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            self._on_output("stderr", line)
+            return
+        if isinstance(event, dict):
+            self._notify(ChildEvent(self.execution_id, event))
+
+    def _on_output(self, stream: str, line: bytes) -> None:
+        text = line.decode("utf-8", "replace").rstrip("\r\n")
+        self._notify(ChildOutput(self.execution_id, stream, text))

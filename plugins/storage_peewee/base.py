@@ -1,0 +1,135 @@
+"""What every part of the peewee storage shares: the database, its lifecycle, transactions,
+error translation and the existence checks behind the ``NotFound`` errors."""
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Callable, Iterator
+
+from peewee import Database, PeeweeException
+from playhouse.migrations import Runner
+
+from jsbus.errors import ApplicationNotFound, JobNotFound, StorageError
+from jsbus.model import utcnow
+
+from .connection import is_sqlite, open_database
+from .models import Models, build_models
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+# Serialises migrations between bus processes that start together on one PostgreSQL database.
+MIGRATION_LOCK_KEY = 0x6A736D6967  # "jsmig"
+
+
+def storage_errors(method):
+    """Report database failures as ``StorageError`` (``NotFound`` and the like pass through)."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except PeeweeException as exc:
+            raise StorageError(f"{method.__name__}: {exc}") from exc
+    return wrapper
+
+
+class StoreBase:
+    """The database connection and helpers; ``PeeweeStorage`` adds the methods of the interface.
+
+    peewee keeps one connection per thread and opens it on first use, so threads need no set-up.
+    The database object is built in ``open()`` and rebuilt there in a forked child, which must
+    not reuse a connection inherited from its parent.
+    """
+
+    def __init__(self, url: str, *, clock: Callable[[], datetime] = utcnow,
+                 migrations_dir: Path = MIGRATIONS_DIR):
+        self.url = url
+        self.clock = clock
+        self.migrations_dir = Path(migrations_dir)
+        self._database: Database | None = None
+        self._models: Models | None = None
+        self._pid: int | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    @storage_errors
+    def open(self) -> None:
+        if self._database is None or self._pid != os.getpid():
+            try:
+                self._database = open_database(self.url)
+            except OSError as exc:
+                raise StorageError(f"{self.url}: {exc}") from exc
+            self._models = build_models(self._database)
+            self._pid = os.getpid()
+        self._database.connect(reuse_if_open=True)
+        self.apply_migrations()
+
+    def close(self) -> None:
+        """Close the calling thread's connection (other threads' close when they end)."""
+        if self._database is not None and self._pid == os.getpid():
+            self._database.close()
+
+    @storage_errors
+    def ping(self) -> None:
+        self.db.execute_sql("SELECT 1").fetchone()
+
+    @storage_errors
+    def apply_migrations(self) -> list[str]:
+        """Apply the migrations not yet recorded in ``schema_migration``; returns their names."""
+        runner = Runner(self.db, str(self.migrations_dir))
+        with self._migration_lock():
+            return runner.up()
+
+    @contextlib.contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        # Two processes opening one new database at once must not both apply 0001: the runner
+        # reads its history and then writes, so the whole run goes in one locked transaction.
+        db = self.db
+        if is_sqlite(db):
+            # Foreign keys off while tables are rebuilt, as playhouse's runner does; the pragma
+            # only works outside a transaction, hence here and not inside the runner's.
+            db.pragma("foreign_keys", 0)
+            try:
+                with db.atomic("IMMEDIATE"):
+                    yield
+            finally:
+                db.pragma("foreign_keys", 1)
+        else:
+            with db.atomic():
+                db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK_KEY,))
+                yield
+
+    # -- helpers for the methods -----------------------------------------------------------
+    @property
+    def db(self) -> Database:
+        if self._database is None:
+            raise StorageError(f"storage {self.url} is not open: call open() first")
+        return self._database
+
+    @property
+    def models(self) -> Models:
+        if self._models is None:
+            raise StorageError(f"storage {self.url} is not open: call open() first")
+        return self._models
+
+    @property
+    def sqlite(self) -> bool:
+        return is_sqlite(self.db)
+
+    def write_transaction(self):
+        """A transaction for a read-then-write. On SQLite it takes the write lock at BEGIN:
+        a deferred transaction that reads first fails with "database is locked" under load."""
+        return self.db.atomic("IMMEDIATE") if self.sqlite else self.db.atomic()
+
+    def require_application(self, name: str) -> None:
+        A = self.models.Application
+        if not A.select().where(A.name == name).exists():
+            raise ApplicationNotFound(name)
+
+    def require_job(self, app: str, name: str) -> None:
+        J = self.models.Job
+        if not J.select().where((J.app == app) & (J.name == name)).exists():
+            self.require_application(app)
+            raise JobNotFound(f"{app}/{name}")

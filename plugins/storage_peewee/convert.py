@@ -1,0 +1,86 @@
+"""Rows to ``jsbus.model`` dataclasses and back: the only place that knows both shapes."""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from jsbus.model import (AgentInfo, Application, Job, JobDefinition, JobExecution, LogRecord,
+                         StepDefinition, StepExecution)
+
+
+def definition_to_json(definition: JobDefinition) -> dict[str, Any]:
+    """The JobDefinition as a JSON document (the ``job.definition`` column)."""
+    return {
+        "id": definition.id,
+        "restartable": definition.restartable,
+        "properties": dict(definition.properties),
+        "steps": [{"id": step.id, "batchlet_ref": step.batchlet_ref,
+                   "properties": dict(step.properties), "next": step.next}
+                  for step in definition.steps],
+        "document": definition.document,
+    }
+
+
+def definition_from_json(data: dict[str, Any]) -> JobDefinition:
+    steps = tuple(StepDefinition(id=step["id"], batchlet_ref=step["batchlet_ref"],
+                                 properties=dict(step.get("properties") or {}),
+                                 next=step.get("next"))
+                  for step in data.get("steps", ()))
+    return JobDefinition(id=data["id"], steps=steps, restartable=data.get("restartable", True),
+                         properties=dict(data.get("properties") or {}),
+                         document=data.get("document") or {})
+
+
+def to_application(row) -> Application:
+    return Application(name=row.name, description=row.description,
+                       classpath=tuple(row.classpath or ()), created_at=row.created_at,
+                       updated_at=row.updated_at)
+
+
+def to_job(row) -> Job:
+    return Job(app=row.app, name=row.name, definition=definition_from_json(row.definition),
+               created_at=row.created_at, updated_at=row.updated_at)
+
+
+def to_step(row) -> StepExecution:
+    return StepExecution(id=row.id, execution_id=row.execution_id, step_name=row.step_name,
+                         batch_status=row.batch_status, start_time=row.start_time,
+                         end_time=row.end_time, exit_status=row.exit_status)
+
+
+def to_execution(row, agent_name: str | None = None,
+                 steps: Iterable[StepExecution] = ()) -> JobExecution:
+    """``agent_name`` defaults to the ``agent_name`` column of a joined query, if any."""
+    if agent_name is None:
+        agent_name = getattr(row, "agent_name", None)
+    return JobExecution(id=row.id, app=row.app, job=row.job, batch_status=row.batch_status,
+                        job_parameters=dict(row.job_parameters or {}),
+                        create_time=row.create_time, start_time=row.start_time,
+                        end_time=row.end_time, exit_status=row.exit_status,
+                        agent_id=row.agent_id, agent_name=agent_name, steps=tuple(steps))
+
+
+def log_columns(record: LogRecord) -> dict[str, Any]:
+    return {"execution": record.execution_id, "step_name": record.step_name,
+            "time": record.time, "level": record.level, "logger": record.logger,
+            "message": record.message, "exception": record.exception}
+
+
+def to_log(row) -> LogRecord:
+    return LogRecord(execution_id=row.execution_id, time=row.time, level=row.level,
+                     message=row.message, step_name=row.step_name, logger=row.logger,
+                     exception=row.exception)
+
+
+# AgentInfo fields and agent columns carry the same names.
+_AGENT_FIELDS = ("instance_id", "name", "host", "port", "version", "os_name", "os_version",
+                 "cpu_arch", "cpu_core", "capacity", "running", "stats", "status", "last_seen")
+
+
+def agent_columns(agent: AgentInfo) -> dict[str, Any]:
+    return {name: getattr(agent, name) for name in _AGENT_FIELDS}
+
+
+def to_agent(row) -> AgentInfo:
+    values = {name: getattr(row, name) for name in _AGENT_FIELDS}
+    values["stats"] = dict(values["stats"] or {})
+    return AgentInfo(**values)

@@ -1,0 +1,103 @@
+"""The peewee models, built once per database so that several storages share one process.
+
+Models are classes bound to a database; binding one global set would make two storages on two
+files (which tests build by the dozen) write into each other's database. ``build_models``
+returns a fresh set bound to the given database instead. The schema itself is created by the
+migrations (``migrations/``), which keep their own frozen copy of these tables.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from peewee import (AutoField, CharField, Database, ForeignKeyField, IntegerField, Model,
+                    TextField)
+from playhouse.fields import EnumField
+
+from jsbus.model import AgentStatus, BatchStatus
+
+from .fields import JSONField, UTCDateTimeField
+
+
+@dataclass(frozen=True)
+class Models:
+    """One database's set of model classes."""
+
+    Application: type[Model]
+    Job: type[Model]
+    JobExecution: type[Model]
+    StepExecution: type[Model]
+    ExecutionLog: type[Model]
+    Agent: type[Model]
+
+
+def build_models(database: Database) -> Models:
+    """Model classes bound to ``database`` (and to nothing else)."""
+
+    bound_to = database
+
+    class Base(Model):
+        class Meta:
+            database = bound_to
+            legacy_table_names = False  # JobExecution -> job_execution
+
+    class Application(Base):
+        name = CharField(unique=True)
+        description = TextField(default="")
+        classpath = JSONField(default=list)
+        created_at = UTCDateTimeField()
+        updated_at = UTCDateTimeField()
+
+    class Job(Base):
+        app = CharField()
+        name = CharField()
+        definition = JSONField()
+        created_at = UTCDateTimeField()
+        updated_at = UTCDateTimeField()
+
+    class JobExecution(Base):
+        id = AutoField()
+        app = CharField()
+        job = CharField()
+        batch_status = EnumField(BatchStatus, max_length=32)
+        job_parameters = JSONField(default=dict)
+        create_time = UTCDateTimeField()
+        queued_time = UTCDateTimeField(null=True)
+        start_time = UTCDateTimeField(null=True)
+        end_time = UTCDateTimeField(null=True)
+        exit_status = TextField(null=True)
+        agent_id = CharField(null=True)
+
+    class StepExecution(Base):
+        execution = ForeignKeyField(JobExecution, index=False)
+        step_name = CharField()
+        batch_status = EnumField(BatchStatus, max_length=32)
+        start_time = UTCDateTimeField(null=True)
+        end_time = UTCDateTimeField(null=True)
+        exit_status = TextField(null=True)
+
+    class ExecutionLog(Base):
+        execution = ForeignKeyField(JobExecution, index=False)
+        step_name = CharField(null=True)
+        time = UTCDateTimeField()
+        level = CharField(max_length=16)
+        logger = CharField(null=True)
+        message = TextField()
+        exception = TextField(null=True)
+
+    class Agent(Base):
+        instance_id = CharField(unique=True)
+        name = CharField()
+        host = CharField()
+        port = IntegerField()
+        version = CharField(default="")
+        os_name = CharField(default="")
+        os_version = CharField(default="")
+        cpu_arch = CharField(default="")
+        cpu_core = IntegerField(default=0)
+        capacity = IntegerField(default=1)
+        running = IntegerField(default=0)
+        stats = JSONField(default=dict)
+        status = EnumField(AgentStatus, max_length=16)
+        last_seen = UTCDateTimeField(null=True)
+
+    return Models(Application, Job, JobExecution, StepExecution, ExecutionLog, Agent)

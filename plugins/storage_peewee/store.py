@@ -1,0 +1,158 @@
+"""``PeeweeStorage``: the built-in storage backend over SQLite or PostgreSQL."""
+from __future__ import annotations
+
+from peewee import Case, fn
+
+from jsbus.errors import AgentNotFound, ApplicationNotFound, JobNotFound
+from jsbus.model import (AgentInfo, Application, BatchStatus, Job, JobDefinition, JobExecution,
+                         JobStats)
+from jsbus.storage import LeaderLock, Storage
+
+from .base import storage_errors
+from .connection import is_sqlite_url, sqlite_path
+from .convert import (agent_columns, definition_to_json, to_agent, to_application,
+                      to_execution, to_job)
+from .executions import ExecutionRecords
+from .lock import AdvisoryLeaderLock, FileLeaderLock
+
+
+class PeeweeStorage(ExecutionRecords, Storage):
+    """Storage on a database URL: ``PeeweeStorage("sqlite:////var/lib/jsbus/jsbus.db")``.
+
+    ``clock`` stamps the rows the interface gives no time for (applications and jobs);
+    ``migrations_dir`` is for tests that need another set of migrations. Call ``open()`` in
+    each process before use; after that every method may be called from any thread.
+    """
+
+    def leader_lock(self) -> LeaderLock:
+        if is_sqlite_url(self.url):
+            database = sqlite_path(self.url)
+            return FileLeaderLock(database.with_name(database.name + ".lock"))
+        return AdvisoryLeaderLock(self.url)
+
+    # -- applications ------------------------------------------------------------------------
+    @storage_errors
+    def save_application(self, app: Application) -> Application:
+        A = self.models.Application
+        now = self.clock()
+        (A.insert(name=app.name, description=app.description, classpath=list(app.classpath),
+                  created_at=app.created_at or now, updated_at=app.updated_at or now)
+         .on_conflict(conflict_target=[A.name],
+                      preserve=[A.description, A.classpath, A.updated_at])
+         .execute())
+        return self.get_application(app.name)
+
+    @storage_errors
+    def get_application(self, name: str) -> Application:
+        A = self.models.Application
+        row = A.get_or_none(A.name == name)
+        if row is None:
+            raise ApplicationNotFound(name)
+        return to_application(row)
+
+    @storage_errors
+    def list_applications(self) -> list[Application]:
+        A = self.models.Application
+        return [to_application(row) for row in A.select().order_by(A.name)]
+
+    # -- jobs --------------------------------------------------------------------------------
+    @storage_errors
+    def save_job(self, app: str, definition: JobDefinition) -> tuple[Job, bool]:
+        J = self.models.Job
+        now = self.clock()
+        document = definition_to_json(definition)
+        with self.write_transaction():
+            self.require_application(app)
+            updated = (J.update(definition=document, updated_at=now)
+                       .where((J.app == app) & (J.name == definition.id)).execute())
+            if not updated:
+                J.insert(app=app, name=definition.id, definition=document,
+                         created_at=now, updated_at=now).execute()
+        return self.get_job(app, definition.id), not updated
+
+    @storage_errors
+    def get_job(self, app: str, name: str) -> Job:
+        J = self.models.Job
+        row = J.get_or_none((J.app == app) & (J.name == name))
+        if row is None:
+            self.require_application(app)
+            raise JobNotFound(f"{app}/{name}")
+        return to_job(row)
+
+    @storage_errors
+    def list_jobs(self, app: str, offset: int = 0, limit: int = 20) -> tuple[list[Job], int]:
+        J = self.models.Job
+        self.require_application(app)
+        rows = J.select().where(J.app == app).order_by(J.name).offset(offset).limit(limit)
+        total = J.select().where(J.app == app).count()
+        return [to_job(row) for row in rows], total
+
+    @storage_errors
+    def delete_job(self, app: str, name: str) -> None:
+        m = self.models
+        E = m.JobExecution
+        with self.write_transaction():
+            self.require_job(app, name)
+            executions = E.select(E.id).where((E.app == app) & (E.job == name))
+            # Children first: foreign keys are enforced.
+            m.ExecutionLog.delete().where(m.ExecutionLog.execution.in_(executions)).execute()
+            m.StepExecution.delete().where(m.StepExecution.execution.in_(executions)).execute()
+            E.delete().where((E.app == app) & (E.job == name)).execute()
+            m.Job.delete().where((m.Job.app == app) & (m.Job.name == name)).execute()
+
+    @storage_errors
+    def job_stats(self, app: str, name: str) -> JobStats:
+        E = self.models.JobExecution
+        self.require_job(app, name)
+        completed = E.batch_status == BatchStatus.COMPLETED
+        timed = completed & E.start_time.is_null(False) & E.end_time.is_null(False)
+        total, success, failure, average = (
+            E.select(fn.COUNT(E.id),
+                     fn.SUM(Case(None, [(completed, 1)], 0)),
+                     fn.SUM(Case(None, [(E.batch_status == BatchStatus.FAILED, 1)], 0)),
+                     fn.AVG(Case(None, [(timed, self._duration_ms())], None)))
+            .where((E.app == app) & (E.job == name)).tuples().get())
+        return JobStats(total=total or 0, success=int(success or 0), failure=int(failure or 0),
+                        average=round(float(average or 0.0), 3))
+
+    def _duration_ms(self):
+        """SQL for end_time - start_time in milliseconds (date arithmetic is per dialect)."""
+        E = self.models.JobExecution
+        if self.sqlite:
+            # julianday() resolves milliseconds but a difference of two julian days carries
+            # float noise of some microseconds: round each duration to whole milliseconds.
+            return fn.ROUND((fn.julianday(E.end_time) - fn.julianday(E.start_time))
+                            * 86_400_000.0)
+        return fn.date_part("epoch", E.end_time - E.start_time) * 1000.0
+
+    # -- agents ------------------------------------------------------------------------------
+    @storage_errors
+    def save_agent(self, agent: AgentInfo) -> AgentInfo:
+        A = self.models.Agent
+        columns = agent_columns(agent)
+        preserve = [getattr(A, name) for name in columns if name != "instance_id"]
+        (A.insert(**columns)
+         .on_conflict(conflict_target=[A.instance_id], preserve=preserve)
+         .execute())
+        return self.get_agent(agent.instance_id)
+
+    @storage_errors
+    def get_agent(self, instance_id: str) -> AgentInfo:
+        A = self.models.Agent
+        row = A.get_or_none(A.instance_id == instance_id)
+        if row is None:
+            raise AgentNotFound(instance_id)
+        return to_agent(row)
+
+    @storage_errors
+    def list_agents(self) -> list[AgentInfo]:
+        A = self.models.Agent
+        return [to_agent(row) for row in A.select().order_by(A.name, A.instance_id)]
+
+    @storage_errors
+    def agent_executions(self, instance_id: str, limit: int = 20) -> list[JobExecution]:
+        E = self.models.JobExecution
+        self.get_agent(instance_id)
+        rows = (self._select_executions().where(E.agent_id == instance_id)
+                .order_by(E.id.desc()).limit(limit))
+        return [to_execution(row) for row in rows]
