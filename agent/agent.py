@@ -21,7 +21,7 @@ from jsagent.server import AgentServer, create_app
 from jsagent.spec import WILDCARD_HOSTS, AgentDocument
 from jsagent.stats import HostStats
 from jsbus import __version__
-from jsbus.config import Config, split_bind
+from jsbus.config import Config, split_bind, user_data_dir
 from jsbus.errors import ConfigurationError
 from jsbus.model import StartCommand
 
@@ -31,11 +31,7 @@ DEFAULT_PORT = 4510
 
 def work_dir(config: Config) -> Path:
     """``agent.work_dir``, else ``$XDG_DATA_HOME/jsagent``, else ``~/.local/share/jsagent``."""
-    configured = config.get("agent.work_dir")
-    if configured:
-        return Path(configured).expanduser()
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "jsagent"
+    return user_data_dir(config.get("agent.work_dir"), "jsagent")
 
 
 def capacity(config: Config) -> int:

@@ -19,6 +19,9 @@ from jsbus.model import StartCommand
 
 log = logging.getLogger(__name__)
 OUTPUT_LEVELS = {"stdout": "INFO", "stderr": "WARNING"}
+# Finished executions remembered so that a repeated start command runs nothing; the oldest are
+# forgotten past this many, so a long-lived agent does not grow without bound.
+REMEMBER_FINISHED = 10_000
 
 
 @dataclass(frozen=True)
@@ -189,6 +192,12 @@ class ExecutionRuntime(pykka.ThreadingActor):
             self._report_lost_worker(execution, ended_how(message))
         if not self._running():
             self.idle.set()
+        self._forget_oldest_finished()
+
+    def _forget_oldest_finished(self) -> None:
+        finished = [eid for eid, execution in self._executions.items() if execution.done]
+        for execution_id in finished[:max(0, len(finished) - REMEMBER_FINISHED)]:
+            del self._executions[execution_id]
 
     def _report_lost_worker(self, execution: Execution, how: str) -> None:
         status = "stopped" if execution.stop_requested else "failed"

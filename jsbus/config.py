@@ -141,13 +141,17 @@ def load_agent_config(path=None, environ=None) -> Config:
     return load(AGENT_DEFAULTS, "JSAGENT", "agent", path, environ)
 
 
-def data_dir(config: Config) -> Path:
-    """``bus.data_dir``, else ``$XDG_DATA_HOME/jsbus``, else ``~/.local/share/jsbus``."""
-    configured = config.get("bus.data_dir")
+def user_data_dir(configured: str, name: str) -> Path:
+    """``configured`` when set, else ``$XDG_DATA_HOME/<name>``, else ``~/.local/share/<name>``."""
     if configured:
         return Path(configured).expanduser()
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "jsbus"
+    return Path(base) / name
+
+
+def data_dir(config: Config) -> Path:
+    """``bus.data_dir``, else ``$XDG_DATA_HOME/jsbus``, else ``~/.local/share/jsbus``."""
+    return user_data_dir(config.get("bus.data_dir"), "jsbus")
 
 
 def database_url(config: Config) -> str:

@@ -47,7 +47,7 @@ def _scenario(console: Console, url: str) -> int:
     source = example_dir()
     document = json.loads((source / "job.json").read_text())
     with httpx.Client(base_url=url, timeout=10.0) as client:
-        wait_until(lambda: check(client.get(f"/agents")), 30, what="the agent to join")
+        wait_until(lambda: check(client.get("/agents")), 30, what="the agent to join")
         check(client.post("/apps", json={"name": APP, "description": "jsbus example application",
                                          "classpath": [source.as_uri()]}))
         console.print(f"deployed application {APP!r} from {source}")

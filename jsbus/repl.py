@@ -11,22 +11,10 @@ import code
 import importlib
 import sys
 import tempfile
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 PACKAGES = ("jsbus", "jsbus_plugins", "jsagent")
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - stdlib signature
-        pass
-
-
-class _ThreadingServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
 
 
 @dataclass
@@ -54,20 +42,18 @@ class Repl:
         from jsbus.api.app import create_app
         from jsbus.bus import Bus
         from jsbus.config import load_bus_config
+        from jsbus.devserver import BackgroundServer
         from jsbus.launch import start_agent
         workdir = Path(tempfile.mkdtemp(prefix="jsbus-repl-"))
-        server = make_server("127.0.0.1", port, None, server_class=_ThreadingServer,
-                             handler_class=_QuietHandler)
-        bound = server.server_address[1]
+        server = BackgroundServer("127.0.0.1", port)
         config = load_bus_config().with_overrides({
-            "bus.bind": f"127.0.0.1:{bound}", "bus.database": f"sqlite:///{workdir / 'repl.db'}",
-            "discovery.enabled": False})
+            "bus.bind": f"127.0.0.1:{server.port}",
+            "bus.database": f"sqlite:///{workdir / 'repl.db'}", "discovery.enabled": False})
         bus = Bus(config)
-        server.set_app(create_app(bus))
         bus.start()
-        threading.Thread(target=server.serve_forever, name="repl-http", daemon=True).start()
+        server.start(create_app(bus))
         system = System(bus=bus, config=config, plugins=bus.plugins, storage=bus.storage,
-                        url=f"http://127.0.0.1:{bound}", workdir=workdir, server=server)
+                        url=server.url, workdir=workdir, server=server)
         if agent:
             system.agent, _ = start_agent(workdir, system.url, name="repl-agent")
         self.system = system
@@ -80,8 +66,7 @@ class Repl:
             return "not running"
         if system.agent is not None:
             system.agent.stop()
-        system.server.shutdown()
-        system.server.server_close()
+        system.server.stop()
         system.bus.stop()
         return "halted"
 

@@ -39,11 +39,19 @@ def _unexpected(req, resp, exc: Exception, params) -> None:
     _answer(resp, falcon.HTTP_500, [f"Internal server error: {type(exc).__name__}"])
 
 
+def _message(req, exc: falcon.HTTPError) -> str:
+    if exc.description:
+        return exc.description
+    if isinstance(exc, falcon.HTTPMethodNotAllowed):
+        allowed = (exc.headers or {}).get("Allow", "")
+        return f"{req.method} is not allowed on {req.path} (allowed: {allowed})"
+    if isinstance(exc, falcon.HTTPNotFound):
+        return f"no such resource: {req.path}"
+    return exc.title or str(exc.status)
+
+
 def _serialize_http_error(req, resp, exc: falcon.HTTPError) -> None:
-    messages = [part for part in (exc.title, exc.description) if part]
-    if exc.title and exc.description:
-        messages = [exc.description]
-    resp.media = {"messages": messages or [exc.status]}
+    resp.media = {"messages": [_message(req, exc)]}
     resp.content_type = falcon.MEDIA_JSON
 
 

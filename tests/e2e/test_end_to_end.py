@@ -69,3 +69,26 @@ def test_a_worker_that_exits_the_interpreter_fails_and_the_agent_lives_on(runnin
     register(url, "AFTER", ["e2e_batch.Count"])
     assert run_to_end(url, "AFTER")["job-execution/batch-status"] == "batch-status/completed"
     assert running_agent.popen.poll() is None
+
+
+def test_work_spreads_over_two_agents_and_nothing_is_lost(running_bus, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from jsbus.launch import start_agent
+    url = running_bus
+    agents = [start_agent(tmp_path, url, name=f"agent-{n}", extra=["--capacity", "1"])[0]
+              for n in (1, 2)]
+    try:
+        wait_for_agents(url, count=2)
+        deploy(url)
+        register(url, "NAPS", ["e2e_batch.Nap"])
+        with ThreadPoolExecutor(6) as pool:
+            executions = list(pool.map(lambda _: run_to_end(url, "NAPS"), range(6)))
+        assert {e["job-execution/batch-status"] for e in executions} == {"batch-status/completed"}
+        used = {e["job-execution/agent"]["agent/name"] for e in executions}
+        assert used == {"agent-1", "agent-2"}
+        listed = httpx.get(f"{url}/e2e/job/NAPS/executions", params={"limit": 100}).json()
+        assert listed["hits"] == 6
+    finally:
+        for agent in agents:
+            agent.stop()

@@ -161,3 +161,14 @@ def test_events_from_unknown_agent_or_malformed_are_refused(client):
                           ({"events": [dict(event, type="gossip")]}, "events[0].type")]:
         response = client.simulate_post("/agent/a-1/events", json=bad)
         assert response.status_code == 400 and expected in messages(response)
+
+
+def test_unknown_routes_and_methods_say_what_was_wrong(client, deployed):
+    app, _ = deployed
+    wrong_method = client.simulate_delete("/apps")
+    assert wrong_method.status_code == 405
+    assert messages(wrong_method) == "DELETE is not allowed on /apps (allowed: GET, POST, OPTIONS)"
+    assert messages(client.simulate_get("/a/b/c/d/e")) == "no such resource: /a/b/c/d/e"
+    bad_page = client.simulate_get(f"/{app}/jobs", query_string="limit=abc")
+    assert bad_page.status_code == 400 and '"limit"' in messages(bad_page)
+    assert client.simulate_get(f"/{app}/jobs", query_string="offset=-1").status_code == 400

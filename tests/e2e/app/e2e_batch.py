@@ -32,3 +32,14 @@ class Boom:
 class HardExit:
     def process(self):
         os._exit(7)
+
+
+class Nap:
+    """Takes ``seconds`` (a step property) of wall time, like a real step doing I/O."""
+
+    seconds = "0.5"
+
+    def process(self):
+        import time
+        time.sleep(float(self.seconds))
+        return "RESTED"
