@@ -26,9 +26,10 @@ def plugin_site(tmp_path_factory):
 
 def test_execution_runs_through_the_selected_third_party_transport(tmp_path, plugin_site):
     record = tmp_path / "commands.jsonl"
-    env = {"PYTHONPATH": str(plugin_site), "JSBUS_PLUGINS_TRANSPORT": "recording",
-           "RECORDING_TRANSPORT_FILE": str(record)}
-    bus, url = start_bus(tmp_path, env=env)
+    config = tmp_path / "jsbus.toml"
+    config.write_text('[plugins]\ntransport = "recording"\n')
+    env = {"PYTHONPATH": str(plugin_site), "RECORDING_TRANSPORT_FILE": str(record)}
+    bus, url = start_bus(tmp_path, env=env, extra=["--config", str(config)])
     agent = None
     try:
         agent, _ = start_agent(tmp_path, url)

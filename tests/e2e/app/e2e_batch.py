@@ -40,6 +40,6 @@ class Nap:
     seconds = "0.5"
 
     def process(self):
-        import time
-        time.sleep(float(self.seconds))
+        import threading
+        threading.Event().wait(float(self.seconds))
         return "RESTED"
