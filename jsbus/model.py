@@ -10,6 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from jsbus.jsl.model import Job as JobDefinition  # a job's definition is the JSL model
+
+__all__ = ["JobDefinition"]  # re-exported: storage and API name it from here
+
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
@@ -53,11 +57,12 @@ EXECUTION_TRANSITIONS: dict[BatchStatus, frozenset[BatchStatus]] = {
     BatchStatus.UNDISPATCHED: frozenset({BatchStatus.QUEUED}),  # a dispatch that failed to send
     BatchStatus.STARTING: frozenset({BatchStatus.QUEUED}),
     BatchStatus.STARTED: frozenset({BatchStatus.QUEUED, BatchStatus.STARTING, BatchStatus.UNKNOWN}),
-    BatchStatus.STOPPING: frozenset({BatchStatus.STARTING, BatchStatus.STARTED}),
+    BatchStatus.STOPPING: frozenset({BatchStatus.QUEUED, BatchStatus.STARTING,
+                                     BatchStatus.STARTED}),
     BatchStatus.UNKNOWN: frozenset({BatchStatus.STARTING, BatchStatus.STARTED, BatchStatus.STOPPING}),
     BatchStatus.COMPLETED: RUNNING_STATUSES,
     BatchStatus.FAILED: RUNNING_STATUSES,
-    BatchStatus.STOPPED: RUNNING_STATUSES,
+    BatchStatus.STOPPED: RUNNING_STATUSES | WAITING_STATUSES,  # waiting: stopped before dispatch
     BatchStatus.ABANDONED: RUNNING_STATUSES | WAITING_STATUSES | {BatchStatus.STOPPED,
                                                                   BatchStatus.FAILED},
 }
@@ -82,27 +87,6 @@ class Application:
     classpath: tuple[str, ...] = ()
     created_at: datetime | None = None
     updated_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class StepDefinition:
-    """One step of a job. In this version a step is a batchlet: ``ref`` names its class."""
-
-    id: str
-    batchlet_ref: str
-    properties: dict[str, str] = field(default_factory=dict)
-    next: str | None = None
-
-
-@dataclass(frozen=True)
-class JobDefinition:
-    """A job document, parsed and validated (``jsbus.jsl``)."""
-
-    id: str
-    steps: tuple[StepDefinition, ...]
-    restartable: bool = True
-    properties: dict[str, str] = field(default_factory=dict)
-    document: dict[str, Any] = field(default_factory=dict)  # the document as registered
 
 
 @dataclass(frozen=True)
@@ -131,6 +115,25 @@ class StepExecution:
     start_time: datetime | None = None
     end_time: datetime | None = None
     exit_status: str | None = None
+    metrics: dict[str, int] = field(default_factory=dict)
+    persistent_user_data: Any = None
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The last committed checkpoint of one step (or one partition, ``partition`` >= 0) of a
+    job instance: what its reader and writer need to resume."""
+
+    instance_id: int
+    step_name: str
+    partition: int = -1
+    reader: Any = None
+    writer: Any = None
+    persistent_user_data: Any = None
+    metrics: dict[str, int] = field(default_factory=dict)
+    done: bool = False
+    execution_id: int | None = None
+    time: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,8 @@ class JobExecution:
     agent_id: str | None = None
     agent_name: str | None = None
     steps: tuple[StepExecution, ...] = ()
+    instance_id: int | None = None  # the id of the instance's first execution
+    restart_position: str | None = None  # where a restart of this execution begins
 
 
 @dataclass(frozen=True)
@@ -195,3 +200,4 @@ class StartCommand:
     document: dict[str, Any]
     parameters: dict[str, str]
     classpath: tuple[str, ...]
+    restart: dict[str, Any] | None = None  # docs/protocol.md: what a restart resumes from

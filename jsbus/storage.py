@@ -14,8 +14,8 @@ import abc
 from datetime import datetime
 from typing import Iterable, Sequence
 
-from jsbus.model import (AgentInfo, Application, BatchStatus, Job, JobDefinition, JobExecution,
-                         JobStats, LogRecord, StepExecution)
+from jsbus.model import (AgentInfo, Application, BatchStatus, Checkpoint, Job, JobDefinition,
+                         JobExecution, JobStats, LogRecord, StepExecution)
 
 
 class LeaderLock(abc.ABC):
@@ -87,8 +87,13 @@ class Storage(abc.ABC):
     # -- executions --------------------------------------------------------------------------
     @abc.abstractmethod
     def create_execution(self, app: str, job: str, parameters: dict[str, str],
-                         now: datetime) -> JobExecution:
-        """A new execution, ``undispatched``; the job must exist."""
+                         now: datetime, restart_of: int | None = None) -> JobExecution:
+        """A new execution; the job must exist.
+
+        A first run is ``undispatched`` and starts a new job instance (its ``instance_id`` is
+        its own id). ``restart_of`` names an execution of the same job whose instance the new
+        one continues: it is then ``unrestarted`` with that execution's ``instance_id``.
+        """
 
     @abc.abstractmethod
     def get_execution(self, execution_id: int, with_steps: bool = True) -> JobExecution: ...
@@ -110,7 +115,8 @@ class Storage(abc.ABC):
                              start_time: datetime | None = None,
                              end_time: datetime | None = None,
                              exit_status: str | None = None,
-                             agent_id: str | None = None) -> JobExecution | None:
+                             agent_id: str | None = None,
+                             restart_position: str | None = None) -> JobExecution | None:
         """Guarded move to ``to`` from ``model.EXECUTION_TRANSITIONS[to]``.
 
         Returns the execution after the move, or None when it was not in a status that may
@@ -135,15 +141,38 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def end_step(self, execution_id: int, step_name: str, status: BatchStatus,
-                 end_time: datetime, exit_status: str | None) -> StepExecution | None:
-        """Guarded move of that step to a final status; None when it was not running."""
+                 end_time: datetime, exit_status: str | None,
+                 metrics: dict[str, int] | None = None,
+                 persistent_user_data: object = None) -> StepExecution | None:
+        """Guarded move of that step to a final status; None when it was not running.
+        ``metrics`` and ``persistent_user_data`` (any JSON value) are stored when given."""
+
+    @abc.abstractmethod
+    def instance_steps(self, instance_id: int) -> list[StepExecution]:
+        """Every step execution of every execution of a job instance, oldest first."""
+
+    @abc.abstractmethod
+    def latest_instance_execution(self, instance_id: int) -> JobExecution:
+        """The newest execution of a job instance (no steps)."""
+
+    @abc.abstractmethod
+    def save_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Create or replace the checkpoint of (instance, step, partition); durable on return."""
+
+    @abc.abstractmethod
+    def list_checkpoints(self, instance_id: int) -> list[Checkpoint]:
+        """The instance's checkpoints, by step name then partition."""
 
     @abc.abstractmethod
     def append_logs(self, records: Sequence[LogRecord]) -> None: ...
 
     @abc.abstractmethod
-    def list_logs(self, execution_id: int, offset: int = 0, limit: int = 1000) -> list[LogRecord]:
-        """In the order they were appended."""
+    def list_logs(self, execution_id: int, offset: int = 0, limit: int = 1000,
+                  step_name: str | None = None) -> list[LogRecord]:
+        """In the order they were appended; only one step's when ``step_name`` is given."""
+
+    @abc.abstractmethod
+    def count_logs(self, execution_id: int, step_name: str | None = None) -> int: ...
 
     # -- agents ------------------------------------------------------------------------------
     @abc.abstractmethod

@@ -14,7 +14,7 @@ from jsbus.actors.base import SafeActor
 from jsbus.actors.context import BusContext
 from jsbus.actors.messages import DispatchFailed, SendResult, StartExecution, UpdateAgent
 from jsbus.errors import TransportError
-from jsbus.jsl import normalized_document
+from jsbus.jsl import job_to_document
 from jsbus.model import AgentInfo, BatchStatus, JobExecution, StartCommand
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ class AgentActor(SafeActor):
         job = storage.get_job(execution.app, execution.job)
         app = storage.get_application(execution.app)
         return StartCommand(execution_id=execution.id, app=execution.app, job=execution.job,
-                            document=normalized_document(job.definition),
+                            document=job_to_document(job.definition),
                             parameters=dict(execution.job_parameters), classpath=app.classpath)
 
     def on_send_result(self, message: SendResult) -> None:

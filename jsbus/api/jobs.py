@@ -6,6 +6,7 @@ import falcon
 from jsbus.api import render
 from jsbus.api.media import media_type, read_body, require_type
 from jsbus.errors import ValidationError
+from jsbus.jsl import job_to_document
 from jsbus.model import JobDefinition
 
 
@@ -31,7 +32,7 @@ def job_detail(bus, app: str, name: str) -> dict:
     return {**render.job(job), "job/stats": render.stats(storage.job_stats(app, name)),
             "job/latest-execution": render.execution(latest) if latest else None,
             "job/next-execution": None, "job/schedule": None,
-            "job/document": job.definition.document}
+            "job/document": job_to_document(job.definition)}
 
 
 class JobsResource:

@@ -27,7 +27,7 @@ def stats(value: JobStats) -> dict[str, Any]:
 def job(value: Job) -> dict[str, Any]:
     return {"job/name": value.name, "job/app": value.app,
             "job/restartable?": value.definition.restartable,
-            "job/steps": [step.id for step in value.definition.steps]}
+            "job/steps": [step.id for step in value.definition.steps()]}
 
 
 def log_record(record: LogRecord) -> dict[str, Any]:

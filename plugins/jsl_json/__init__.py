@@ -6,7 +6,7 @@ import json
 from jsbus.backends import JobParser
 from jsbus.errors import JobDefinitionError
 from jsbus.hookspecs import hookimpl
-from jsbus.jsl import definition_from_document
+from jsbus.jsl import definition_from_document, job_to_document
 from jsbus.model import JobDefinition
 
 
@@ -19,7 +19,7 @@ def parse(body: bytes) -> JobDefinition:
 
 
 def dump(definition: JobDefinition) -> bytes:
-    return json.dumps(definition.document, sort_keys=True).encode()
+    return json.dumps(job_to_document(definition), indent=2).encode()
 
 
 @hookimpl
