@@ -9,7 +9,7 @@ import itertools
 import logging
 import threading
 from collections import deque
-from typing import Any
+from typing import Any, Callable
 
 import httpx
 
@@ -32,6 +32,7 @@ class EventReporter:
         self._batch_size = max(1, int(batch_size))
         self._first_delay, self._max_delay = backoff
         self._pending: deque[dict[str, Any]] = deque()
+        self._on_stored: dict[int, Callable[[], None]] = {}  # seq -> called once stored
         self._cond = threading.Condition()
         self._seq = 0
         self._closed = False
@@ -49,11 +50,14 @@ class EventReporter:
             self._bus_url = bus_url.rstrip("/")
             self._cond.notify_all()
 
-    def emit(self, event: dict[str, Any]) -> int:
-        """Queue one event; returns the ``seq`` it got."""
+    def emit(self, event: dict[str, Any], on_stored: Callable[[], None] | None = None) -> int:
+        """Queue one event; returns the ``seq`` it got. ``on_stored`` is called (on the
+        reporter's thread) once the bus has acknowledged the batch that carried the event."""
         with self._cond:
             self._seq += 1
             self._pending.append({"seq": self._seq, **event})
+            if on_stored is not None:
+                self._on_stored[self._seq] = on_stored
             self._cond.notify_all()
             return self._seq
 
@@ -95,12 +99,23 @@ class EventReporter:
                 with self._cond:
                     for _ in batch:
                         self._pending.popleft()
+                    callbacks = [self._on_stored.pop(event["seq"]) for event in batch
+                                 if event["seq"] in self._on_stored]
                     self._cond.notify_all()
+                for callback in callbacks:
+                    self._call(callback)
                 delay = self._first_delay
                 continue
             with self._cond:
                 self._cond.wait_for(lambda: self._closed or self._bus_url != url, delay)
             delay = min(delay * 2, self._max_delay)
+
+    @staticmethod
+    def _call(callback: Callable[[], None]) -> None:
+        try:
+            callback()
+        except Exception:  # noqa: BLE001 - one failed callback must not stop delivery
+            log.exception("an event acknowledgement callback failed")
 
     def _post(self, url: str, batch: list[dict[str, Any]]) -> bool:
         try:

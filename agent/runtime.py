@@ -48,6 +48,14 @@ class RunningCount:
     """The reply is how many executions run now."""
 
 
+@dataclass(frozen=True)
+class CheckpointStored:
+    """The bus stored the checkpoint the worker numbered ``ack``: let the worker read on."""
+
+    execution_id: int
+    ack: Any
+
+
 @dataclass
 class Execution:
     """What the runtime knows of one execution it accepted."""
@@ -94,7 +102,8 @@ class ExecutionRuntime(pykka.ThreadingActor):
                           Shutdown: self._stop_everything,
                           RunningCount: lambda _: self._running(),
                           ChildEvent: self._child_event, ChildOutput: self._child_output,
-                          ChildExited: self._child_exited}
+                          ChildExited: self._child_exited,
+                          CheckpointStored: self._checkpoint_stored}
 
     def on_receive(self, message: Any) -> Any:
         handler = self._handlers.get(type(message))
@@ -161,6 +170,9 @@ class ExecutionRuntime(pykka.ThreadingActor):
     def _child_event(self, message: ChildEvent) -> None:
         execution = self._executions.get(message.execution_id)
         event = dict(message.event)
+        if execution is not None and not execution.done and event.get("type") == "checkpoint":
+            self._forward_checkpoint(execution, event)
+            return
         if execution is None or execution.done or event.get("type") not in EVENT_TYPES:
             log.warning("execution %s: ignored worker event %r", message.execution_id, event)
             return
@@ -173,6 +185,19 @@ class ExecutionRuntime(pykka.ThreadingActor):
             execution.final_event = event  # sent once the worker is gone and drained
             return
         self._emit(event)
+
+    def _forward_checkpoint(self, execution: Execution, event: dict[str, Any]) -> None:
+        """Checkpoints go to the bus in order with the other events; the worker waits until the
+        bus has stored one (its ``ack`` number comes back on the worker's stdin)."""
+        ack = event.pop("ack", None)
+        event["execution-id"] = execution.execution_id
+        stored = CheckpointStored(execution.execution_id, ack)
+        self._emit(event, lambda: self._notify(stored))
+
+    def _checkpoint_stored(self, message: CheckpointStored) -> None:
+        execution = self._executions.get(message.execution_id)
+        if execution is not None and not execution.done and execution.process is not None:
+            execution.process.send({"ack": message.ack})
 
     def _child_output(self, message: ChildOutput) -> None:
         execution = self._executions.get(message.execution_id)

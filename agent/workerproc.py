@@ -57,6 +57,19 @@ class WorkerProcess:
         threading.Thread(target=self._run, name=f"jsagent-exec-{self.execution_id}",
                          daemon=True).start()
 
+    def send(self, message: dict[str, Any]) -> bool:
+        """Write one control line to the child's stdin (docs/protocol.md); False if it is gone."""
+        line = (json.dumps(message) + "\n").encode()
+        with self._lock:
+            if self._proc is None or self._proc.stdin is None or self._proc.stdin.closed:
+                return False
+            try:
+                self._proc.stdin.write(line)
+                self._proc.stdin.flush()
+                return True
+            except (OSError, ValueError):  # the child exited; its exit is reported apart
+                return False
+
     def stop(self, grace: float) -> None:
         """SIGTERM to the child's process group now, SIGKILL after ``grace`` seconds."""
         with self._lock:
@@ -116,14 +129,24 @@ class WorkerProcess:
         with self._lock:
             if self._killer is not None:
                 self._killer.cancel()
+            self._close_stdin(proc)
         self._drain(readers, proc.pid)
         self._notify(ChildExited(self.execution_id, returncode))
 
     def _feed_stdin(self, proc: subprocess.Popen) -> None:
+        """The start command as one line; stdin then stays open for control lines."""
+        with self._lock:
+            try:
+                proc.stdin.write(self._command.rstrip(b"\n") + b"\n")
+                proc.stdin.flush()
+            except OSError:  # the child died before reading its command: its exit code tells
+                pass
+
+    @staticmethod
+    def _close_stdin(proc: subprocess.Popen) -> None:  # with self._lock held
         try:
-            proc.stdin.write(self._command)
             proc.stdin.close()
-        except OSError:  # the child died before reading its command: its exit code tells why
+        except OSError:
             pass
 
     def _drain(self, readers: list[threading.Thread], pgid: int) -> None:

@@ -19,7 +19,9 @@ import pykka
 
 from jsbus.actors.context import BusContext
 from jsbus.actors.controlbus import ControlBus
-from jsbus.actors.messages import AgentFound, AgentSeen, ExecutionChanged, GetJobActor, Submit, Tick
+from jsbus import control as execution_control
+from jsbus.actors.messages import (AgentFound, AgentSeen, ExecutionChanged, GetJobActor, Restart,
+                                   StopExecution, Submit, Tick)
 from jsbus.config import Config, split_bind
 from jsbus.errors import AgentNotFound
 from jsbus.housekeeping import Housekeeper
@@ -125,14 +127,48 @@ class Bus:
         if self.control is None:
             self.storage.get_job(app, job)
             return self.storage.create_execution(app, job, parameters, utcnow())
+        return self._ask_job(app, job, Submit(dict(parameters)))
+
+    def restart(self, app: str, job: str, execution_id: int,
+                parameters: dict[str, str]) -> JobExecution:
+        """A new execution of the instance of ``execution_id`` (JSR-352 restart)."""
+        if self.control is None:
+            previous = self.storage.get_execution(execution_id, with_steps=False)
+            execution_control.check_restart(self.storage, previous)
+            return self.storage.create_execution(app, job, parameters, utcnow(),
+                                                 restart_of=execution_id)
+        return self._ask_job(app, job, Restart(execution_id, dict(parameters)))
+
+    def _ask_job(self, app: str, job: str, message):
+        """Ask the job's actor; one that stopped (idle) just before is asked again, anew."""
         for attempt in range(2):
             ref = self.control.ask(GetJobActor(app, job), timeout=ASK_TIMEOUT)
             try:
-                return ref.ask(Submit(dict(parameters)), timeout=ASK_TIMEOUT)
+                return ref.ask(message, timeout=ASK_TIMEOUT)
             except pykka.ActorDeadError:
                 if attempt:
                     raise
         raise AssertionError("unreachable")
+
+    def stop_execution(self, execution: JobExecution) -> JobExecution:
+        after, needs_agent = execution_control.stop(self.storage, execution)
+        self._changed(after, execution.batch_status)
+        if needs_agent and self.control is not None:
+            self.control.tell(StopExecution(after.id, after.agent_id))
+        return after
+
+    def abandon_execution(self, execution: JobExecution) -> JobExecution:
+        after = execution_control.abandon(self.storage, execution)
+        self._changed(after, execution.batch_status)
+        return after
+
+    def _changed(self, execution: JobExecution, previous) -> None:
+        if execution.batch_status is previous:
+            return
+        self.plugins.notify("jsbus_execution_status_changed", execution=execution,
+                            previous=previous)
+        if self.control is not None:
+            self.control.tell(ExecutionChanged(execution, previous))
 
     def record_heartbeat(self, agent: AgentInfo) -> dict[str, Any]:
         try:
@@ -150,12 +186,8 @@ class Bus:
                 "lease": self.config.get("agents.lease")}
 
     def record_events(self, agent_id: str, events: list[Event]) -> int:
-        transitions = self.recorder.apply(agent_id, events)
-        for execution, previous in transitions:
-            self.plugins.notify("jsbus_execution_status_changed", execution=execution,
-                                previous=previous)
-            if self.control is not None:
-                self.control.tell(ExecutionChanged(execution, previous))
+        for execution, previous in self.recorder.apply(agent_id, events):
+            self._changed(execution, previous)
         return len(events)
 
 

@@ -35,6 +35,11 @@ class JobDefinitionError(ValidationError):
     """A job document that is not a valid job."""
 
 
+class Conflict(JsbusError):
+    """The request is valid but the state forbids it now (HTTP 409): restarting a completed
+    execution, abandoning a running one..."""
+
+
 class NotFound(JsbusError, LookupError):
     """A lookup that found nothing; carries what was looked for."""
 

@@ -63,8 +63,9 @@ EXECUTION_TRANSITIONS: dict[BatchStatus, frozenset[BatchStatus]] = {
     BatchStatus.COMPLETED: RUNNING_STATUSES,
     BatchStatus.FAILED: RUNNING_STATUSES,
     BatchStatus.STOPPED: RUNNING_STATUSES | WAITING_STATUSES,  # waiting: stopped before dispatch
-    BatchStatus.ABANDONED: RUNNING_STATUSES | WAITING_STATUSES | {BatchStatus.STOPPED,
-                                                                  BatchStatus.FAILED},
+    # JSR-352's abandon: any execution that is not running (the bus refuses running ones).
+    BatchStatus.ABANDONED: WAITING_STATUSES | {BatchStatus.STOPPED, BatchStatus.FAILED,
+                                               BatchStatus.COMPLETED},
 }
 
 STEP_TRANSITIONS: dict[BatchStatus, frozenset[BatchStatus]] = {
@@ -163,6 +164,7 @@ class JobExecution:
     steps: tuple[StepExecution, ...] = ()
     instance_id: int | None = None  # the id of the instance's first execution
     restart_position: str | None = None  # where a restart of this execution begins
+    restarted_from: int | None = None  # the execution this one restarts
 
 
 @dataclass(frozen=True)

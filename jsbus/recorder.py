@@ -10,7 +10,7 @@ import logging
 from typing import Sequence
 
 from jsbus.errors import ExecutionNotFound
-from jsbus.model import BatchStatus, JobExecution, LogRecord
+from jsbus.model import BatchStatus, Checkpoint, JobExecution, LogRecord
 from jsbus.storage import Storage
 from jsbus.wire import Event
 
@@ -70,12 +70,20 @@ class EventRecorder:
             return None
         if event.type == "step-ended":
             self.storage.end_step(event.execution_id, event.step, event.status, event.time,
-                                  event.exit_status)
+                                  event.exit_status, event.metrics, event.persistent_user_data)
+            return None
+        if event.type == "checkpoint":
+            self.storage.save_checkpoint(Checkpoint(
+                instance_id=execution.instance_id or execution.id, step_name=event.step,
+                partition=event.partition, reader=event.reader, writer=event.writer,
+                persistent_user_data=event.persistent_user_data, metrics=event.metrics or {},
+                done=event.done, execution_id=execution.id, time=event.time))
             return None
         fields = {}
         if event.status is BatchStatus.STARTED:
             fields["start_time"] = event.time
         elif event.status.is_final:
-            fields.update(end_time=event.time, exit_status=event.exit_status)
+            fields.update(end_time=event.time, exit_status=event.exit_status,
+                          restart_position=event.restart_position)
         after = self.storage.transition_execution(event.execution_id, event.status, **fields)
         return (after, execution.batch_status) if after is not None else None

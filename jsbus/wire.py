@@ -28,6 +28,13 @@ class Event:
     logger: str | None = None
     message: str = ""
     exception: str | None = None
+    restart_position: str | None = None  # final execution events
+    metrics: dict[str, int] | None = None  # step-ended, checkpoint
+    persistent_user_data: Any = None  # step-ended, checkpoint
+    partition: int = -1  # checkpoint
+    reader: Any = None  # checkpoint
+    writer: Any = None  # checkpoint
+    done: bool = False  # checkpoint
 
 
 def parse_time(value: Any, where: str) -> datetime:
@@ -61,6 +68,29 @@ def _status(value: Any, allowed: set[BatchStatus], where: str) -> BatchStatus:
     return status
 
 
+def _metrics(value: Any, where: str) -> dict[str, int] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool)
+            for k, v in value.items()):
+        raise ValidationError(f"{where} must be an object of counter names to numbers")
+    return value
+
+
+def _checkpoint(raw: dict, common: dict, where: str) -> Event:
+    partition = raw.get("partition", -1)
+    if partition is None:
+        partition = -1
+    if not isinstance(partition, int) or isinstance(partition, bool) or partition < -1:
+        raise ValidationError(f"{where}.partition must be a partition number (-1 for none)")
+    return Event(**common, step=_text(raw.get("step"), f"{where}.step", required=True),
+                 partition=partition, reader=raw.get("reader"), writer=raw.get("writer"),
+                 persistent_user_data=raw.get("persistent-user-data"),
+                 metrics=_metrics(raw.get("metrics"), f"{where}.metrics"),
+                 done=bool(raw.get("done", False)))
+
+
 def parse_event(raw: Any, where: str) -> Event:
     if not isinstance(raw, dict):
         raise ValidationError(f"{where} must be an object")
@@ -74,13 +104,19 @@ def parse_event(raw: Any, where: str) -> Event:
     if kind == "execution":
         return Event(**common, status=_status(raw.get("status"), EXECUTION_EVENT_STATUSES,
                                               f"{where}.status"),
-                     exit_status=_text(raw.get("exit-status"), f"{where}.exit-status"))
+                     exit_status=_text(raw.get("exit-status"), f"{where}.exit-status"),
+                     restart_position=_text(raw.get("restart-position"),
+                                            f"{where}.restart-position"))
     if kind == "step-started":
         return Event(**common, step=_text(raw.get("step"), f"{where}.step", required=True))
     if kind == "step-ended":
         return Event(**common, step=_text(raw.get("step"), f"{where}.step", required=True),
                      status=_status(raw.get("status"), STEP_END_STATUSES, f"{where}.status"),
-                     exit_status=_text(raw.get("exit-status"), f"{where}.exit-status"))
+                     exit_status=_text(raw.get("exit-status"), f"{where}.exit-status"),
+                     metrics=_metrics(raw.get("metrics"), f"{where}.metrics"),
+                     persistent_user_data=raw.get("persistent-user-data"))
+    if kind == "checkpoint":
+        return _checkpoint(raw, common, where)
     if kind == "log":
         level = str(raw.get("level", "INFO")).upper()
         return Event(**common, step=_text(raw.get("step"), f"{where}.step"),
@@ -88,7 +124,8 @@ def parse_event(raw: Any, where: str) -> Event:
                      logger=_text(raw.get("logger"), f"{where}.logger"),
                      message=_text(raw.get("message", ""), f"{where}.message") or "",
                      exception=_text(raw.get("exception"), f"{where}.exception"))
-    raise ValidationError(f"{where}.type must be execution, step-started, step-ended or log")
+    raise ValidationError(f"{where}.type must be execution, step-started, step-ended, "
+                          "checkpoint or log")
 
 
 def parse_events(body: dict[str, Any]) -> list[Event]:

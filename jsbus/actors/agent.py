@@ -12,7 +12,9 @@ import pykka
 
 from jsbus.actors.base import SafeActor
 from jsbus.actors.context import BusContext
-from jsbus.actors.messages import DispatchFailed, SendResult, StartExecution, UpdateAgent
+from jsbus.actors.messages import (DispatchFailed, SendResult, StartExecution, StopExecution,
+                                   UpdateAgent)
+from jsbus.control import restart_data
 from jsbus.errors import TransportError
 from jsbus.jsl import job_to_document
 from jsbus.model import AgentInfo, BatchStatus, JobExecution, StartCommand
@@ -56,7 +58,18 @@ class AgentActor(SafeActor):
         app = storage.get_application(execution.app)
         return StartCommand(execution_id=execution.id, app=execution.app, job=execution.job,
                             document=job_to_document(job.definition),
-                            parameters=dict(execution.job_parameters), classpath=app.classpath)
+                            parameters=dict(execution.job_parameters), classpath=app.classpath,
+                            restart=restart_data(storage, execution))
+
+    def on_stop_execution(self, message: StopExecution) -> None:
+        self.context.io.submit(self._send_stop, self.agent, message.execution_id)
+
+    def _send_stop(self, agent: AgentInfo, execution_id: int) -> None:
+        """Runs on the I/O pool; the ControlBus sends the stop again while it is not done."""
+        try:
+            self.context.transport.stop_execution(agent, execution_id)
+        except TransportError as exc:
+            log.warning("stop of execution %s on agent %s: %s", execution_id, agent.name, exc)
 
     def on_send_result(self, message: SendResult) -> None:
         if message.error is None:

@@ -18,13 +18,14 @@ from jsbus.actors.base import SafeActor
 from jsbus.actors.context import BusContext
 from jsbus.actors.job import JobActor
 from jsbus.actors.messages import (AgentFound, AgentSeen, Dispatch, DispatchFailed,
-                                   ExecutionChanged, GetJobActor, Snapshot, StartExecution, Tick,
-                                   UpdateAgent)
+                                   ExecutionChanged, GetJobActor, Snapshot, StartExecution,
+                                   StopExecution, Tick, UpdateAgent)
 from jsbus.model import AgentInfo, AgentStatus, BatchStatus
 
 log = logging.getLogger(__name__)
 ACTIVE = (BatchStatus.QUEUED, BatchStatus.STARTING, BatchStatus.STARTED, BatchStatus.STOPPING)
 SUSPEND_SECONDS = 5.0
+STOP_RESEND_SECONDS = 10.0
 
 
 @dataclass
@@ -55,6 +56,7 @@ class ControlBus(SafeActor):
         self.jobs_used: dict[tuple[str, str], float] = {}
         self.lease = timedelta(seconds=context.config.get("agents.lease"))
         self.idle_job_seconds = context.config.get("dispatch.idle_job_actor")
+        self.stops_sent: dict[int, float] = {}  # execution id -> when its stop was last sent
 
     def on_start(self) -> None:
         self.on_tick(Tick())
@@ -138,6 +140,22 @@ class ControlBus(SafeActor):
             self.context.status_changed(execution, BatchStatus.UNDISPATCHED)
             slot.ref.tell(StartExecution(execution))
 
+    def on_stop_execution(self, message: StopExecution) -> None:
+        slot = self.agents.get(message.agent_id or "")
+        self.stops_sent[message.execution_id] = time.monotonic()
+        if slot is not None:
+            slot.ref.tell(message)
+
+    def _resend_stops(self) -> None:
+        """Stops asked through any bus process reach the agent, and again until they end."""
+        now, stopping = time.monotonic(), set()
+        for execution in self.context.storage.executions_in((BatchStatus.STOPPING,)):
+            stopping.add(execution.id)
+            if now - self.stops_sent.get(execution.id, 0.0) > STOP_RESEND_SECONDS:
+                self.on_stop_execution(StopExecution(execution.id, execution.agent_id))
+        self.stops_sent = {key: value for key, value in self.stops_sent.items()
+                           if key in stopping}
+
     def on_dispatch(self, message: Dispatch) -> None:
         self._dispatch()
 
@@ -176,6 +194,7 @@ class ControlBus(SafeActor):
 
     def on_tick(self, message: Tick) -> None:
         self._reconcile()
+        self._resend_stops()
         self._dispatch()
         self._reap_idle_jobs()
 

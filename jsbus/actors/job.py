@@ -9,7 +9,9 @@ import pykka
 
 from jsbus.actors.base import SafeActor
 from jsbus.actors.context import BusContext
-from jsbus.actors.messages import Dispatch, Submit
+from jsbus.actors.messages import Dispatch, Restart, Submit
+from jsbus.control import check_restart
+from jsbus.errors import ExecutionNotFound
 from jsbus.model import JobExecution
 
 
@@ -23,5 +25,17 @@ class JobActor(SafeActor):
     def on_submit(self, message: Submit) -> JobExecution:
         execution = self.context.storage.create_execution(
             self.app, self.job, message.parameters, self.context.clock())
+        self.parent.tell(Dispatch())
+        return execution
+
+    def on_restart(self, message: Restart) -> JobExecution:
+        """A new execution of the same job instance, ``unrestarted`` until dispatched."""
+        storage = self.context.storage
+        previous = storage.get_execution(message.execution_id, with_steps=False)
+        if (previous.app, previous.job) != (self.app, self.job):
+            raise ExecutionNotFound(message.execution_id)
+        check_restart(storage, previous)
+        execution = storage.create_execution(self.app, self.job, message.parameters,
+                                             self.context.clock(), restart_of=previous.id)
         self.parent.tell(Dispatch())
         return execution

@@ -57,6 +57,21 @@ class Submit:
 
 
 @dataclass(frozen=True)
+class Restart:
+    """Restart ``execution_id`` (a failed or stopped execution of this job) with parameters."""
+    execution_id: int
+    parameters: dict
+    reply: bool = True
+
+
+@dataclass(frozen=True)
+class StopExecution:
+    """Ask the agent running ``execution_id`` to stop it (sent again until it ends)."""
+    execution_id: int
+    agent_id: str | None = None
+
+
+@dataclass(frozen=True)
 class StartExecution:
     execution: JobExecution
 

@@ -6,9 +6,10 @@ import falcon
 from jsbus.api import errors
 from jsbus.api.agents import AgentResource, AgentsResource, EventsResource, HeartbeatResource
 from jsbus.api.apps import AppsResource
-from jsbus.api.executions import ExecutionResource, ExecutionsResource
+from jsbus.api.executions import (ExecutionCommandResource, ExecutionResource,
+                                  ExecutionsResource)
 from jsbus.api.jobs import JobResource, JobsResource
-from jsbus.api.status import HealthResource, StatsResource, VersionResource
+from jsbus.api.status import HealthResource, JobSchemaResource, StatsResource, VersionResource
 
 
 def create_app(bus) -> falcon.App:
@@ -18,6 +19,7 @@ def create_app(bus) -> falcon.App:
     errors.install(app)
     app.add_route("/version", VersionResource())
     app.add_route("/healthcheck", HealthResource(bus))
+    app.add_route("/schemas/job.json", JobSchemaResource())
     app.add_route("/apps", AppsResource(bus))
     app.add_route("/agents", AgentsResource(bus))
     app.add_route("/agent/{instance_id}", AgentResource(bus))
@@ -28,4 +30,6 @@ def create_app(bus) -> falcon.App:
     app.add_route("/{app}/job/{job}", JobResource(bus))
     app.add_route("/{app}/job/{job}/executions", ExecutionsResource(bus))
     app.add_route("/{app}/job/{job}/execution/{execution_id:int}", ExecutionResource(bus))
+    app.add_route("/{app}/job/{job}/execution/{execution_id:int}/{command}",
+                  ExecutionCommandResource(bus))
     return app

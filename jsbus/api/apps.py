@@ -15,7 +15,8 @@ from jsbus.model import Application
 # First path segments that are routes of their own, so no application may take them.
 RESERVED_NAMES = frozenset({"apps", "app", "agents", "agent", "version", "healthcheck", "jobs",
                             "calendars", "calendar", "auth", "account", "users", "user",
-                            "oauth", "test-executions", "test-execution", "openapi.json"})
+                            "oauth", "test-executions", "test-execution", "openapi.json",
+                            "schemas"})
 
 
 def _field(body: dict, short: str, long: str):

@@ -5,7 +5,7 @@ import logging
 
 import falcon
 
-from jsbus.errors import NotFound, StorageError, TransportError, ValidationError
+from jsbus.errors import Conflict, NotFound, StorageError, TransportError, ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +21,10 @@ def _validation(req, resp, exc: ValidationError, params) -> None:
 
 def _not_found(req, resp, exc: NotFound, params) -> None:
     _answer(resp, falcon.HTTP_404, [str(exc)])
+
+
+def _conflict(req, resp, exc: Conflict, params) -> None:
+    _answer(resp, falcon.HTTP_409, [str(exc)])
 
 
 def _storage(req, resp, exc: StorageError, params) -> None:
@@ -59,6 +63,7 @@ def install(app: falcon.App) -> None:
     app.add_error_handler(Exception, _unexpected)
     app.add_error_handler(ValidationError, _validation)
     app.add_error_handler(NotFound, _not_found)
+    app.add_error_handler(Conflict, _conflict)
     app.add_error_handler(StorageError, _storage)
     app.add_error_handler(TransportError, _transport)
     app.set_error_serializer(_serialize_http_error)

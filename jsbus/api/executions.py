@@ -45,15 +45,60 @@ class ExecutionsResource:
         resp.media = render.execution(execution)
 
 
+def execution_of(bus, app: str, job: str, execution_id: int, with_steps: bool = True):
+    """The execution, found only under its own job's path."""
+    execution = bus.storage.get_execution(execution_id, with_steps=with_steps)
+    if (execution.app, execution.job) != (app, job):
+        raise ExecutionNotFound(execution_id)
+    return execution
+
+
 class ExecutionResource:
     def __init__(self, bus):
         self.bus = bus
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, app: str, job: str,
                execution_id: int) -> None:
-        storage = self.bus.storage
-        execution = storage.get_execution(execution_id)
-        if (execution.app, execution.job) != (app, job):
-            raise ExecutionNotFound(execution_id)
-        logs = storage.list_logs(execution_id, 0, MAX_LOGS_SHOWN)
+        execution = execution_of(self.bus, app, job, execution_id)
+        logs = self.bus.storage.list_logs(execution_id, 0, MAX_LOGS_SHOWN)
         resp.media = render.execution(execution, logs)
+
+
+class ExecutionCommandResource:
+    """``PUT .../execution/{id}/restart|stop|abandon`` and ``GET .../execution/{id}/logs``."""
+
+    COMMANDS = ("restart", "stop", "abandon")
+
+    def __init__(self, bus):
+        self.bus = bus
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, app: str, job: str,
+               execution_id: int, command: str) -> None:
+        if command not in self.COMMANDS:
+            raise falcon.HTTPNotFound(description=f"unknown command {command!r}; use "
+                                                  f"{', '.join(self.COMMANDS)}")
+        execution = execution_of(self.bus, app, job, execution_id, with_steps=False)
+        if command == "restart":
+            body = read_object(req, self.bus.config.get("bus.max_body_bytes"), optional=True)
+            restarted = self.bus.restart(app, job, execution_id, job_parameters(body))
+            resp.status = falcon.HTTP_201
+            resp.location = f"/{app}/job/{job}/execution/{restarted.id}"
+            resp.media = render.execution(restarted)
+            return
+        action = self.bus.stop_execution if command == "stop" else self.bus.abandon_execution
+        resp.status = falcon.HTTP_202 if command == "stop" else falcon.HTTP_200
+        resp.media = render.execution(action(execution))
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, app: str, job: str,
+               execution_id: int, command: str) -> None:
+        if command != "logs":
+            raise falcon.HTTPNotFound(description=f"no such resource: {req.path}")
+        execution_of(self.bus, app, job, execution_id, with_steps=False)
+        offset, limit = page(req)
+        step = req.get_param("step") or None
+        storage = self.bus.storage
+        records = storage.list_logs(execution_id, offset, limit, step_name=step)
+        resp.media = {"results": [dict(render.log_record(r), **{"execution-log/step-name":
+                                                                r.step_name}) for r in records],
+                      "hits": storage.count_logs(execution_id, step_name=step),
+                      "limit": limit, "offset": offset}

@@ -6,7 +6,7 @@ import falcon
 from jsbus.api import render
 from jsbus.api.media import media_type, read_body, require_type
 from jsbus.errors import ValidationError
-from jsbus.jsl import job_to_document
+from jsbus.jsl import check, job_to_document
 from jsbus.model import JobDefinition
 
 
@@ -23,6 +23,12 @@ def parse_job(bus, req: falcon.Request) -> JobDefinition:
     if parser is None:
         require_type(req, tuple(bus.plugins.media_types()))
     return parser.parse(read_body(req, bus.config.get("bus.max_body_bytes")))
+
+
+def warnings(definition: JobDefinition, application) -> list[str]:
+    """What the specification allows but is likely a mistake (unreachable elements, refs the
+    application's classpath does not contain): reported, never refused."""
+    return check(definition, application.classpath)[1]
 
 
 def job_detail(bus, app: str, name: str) -> dict:
@@ -52,12 +58,13 @@ class JobsResource:
         resp.media = {"results": results, "hits": hits, "limit": limit, "offset": offset}
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, app: str) -> None:
-        self.bus.storage.get_application(app)
+        application = self.bus.storage.get_application(app)
         definition = parse_job(self.bus, req)
         job, created = self.bus.storage.save_job(app, definition)
         resp.status = falcon.HTTP_201 if created else falcon.HTTP_200
         resp.location = f"/{app}/job/{job.name}"
-        resp.media = job_detail(self.bus, app, job.name)
+        resp.media = dict(job_detail(self.bus, app, job.name),
+                          **{"job/warnings": warnings(definition, application)})
 
 
 class JobResource:
@@ -74,7 +81,8 @@ class JobResource:
             raise ValidationError(f"id {definition.id!r} must be the job's name in the path "
                                   f"({job!r})")
         self.bus.storage.save_job(app, definition)
-        resp.media = job_detail(self.bus, app, job)
+        resp.media = dict(job_detail(self.bus, app, job), **{"job/warnings": warnings(
+            definition, self.bus.storage.get_application(app))})
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, app: str, job: str) -> None:
         self.bus.storage.delete_job(app, job)

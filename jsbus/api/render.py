@@ -39,6 +39,8 @@ def log_record(record: LogRecord) -> dict[str, Any]:
 
 def step(value: StepExecution, logs: list[LogRecord] = ()) -> dict[str, Any]:
     return {"step-execution/step-execution-id": value.id,
+            "step-execution/metrics": dict(value.metrics),
+            "step-execution/persistent-user-data": value.persistent_user_data,
             "step-execution/step-name": value.step_name,
             "step-execution/batch-status": value.batch_status.ident,
             "step-execution/start-time": rfc3339(value.start_time),
@@ -59,7 +61,10 @@ def execution(value: JobExecution, logs: list[LogRecord] | None = None) -> dict[
             "job-execution/end-time": rfc3339(value.end_time),
             "job-execution/exit-status": value.exit_status,
             "job-execution/job-parameters": dict(value.job_parameters),
-            "job-execution/agent": agent}
+            "job-execution/agent": agent,
+            "job-execution/job-instance-id": value.instance_id,
+            "job-execution/restarted-from": value.restarted_from,
+            "job-execution/restart-position": value.restart_position}
     if logs is not None:
         body["job-execution/step-executions"] = [step(s, logs) for s in value.steps]
         body["job-execution/logs"] = [log_record(r) for r in logs if r.step_name is None]

@@ -1,6 +1,8 @@
 """``/version``, ``/healthcheck`` and ``/{app}/stats``."""
 from __future__ import annotations
 
+import json
+
 import falcon
 
 from jsbus import __version__
@@ -11,6 +13,15 @@ from jsbus.model import AgentStatus
 class VersionResource:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         resp.media = {"version": __version__}
+
+
+class JobSchemaResource:
+    """``GET /schemas/job.json``: the JSON Schema of job documents (``docs/jsl.md``)."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        from jsbus.jsl import schema
+        resp.text = json.dumps(schema(), indent=2)
+        resp.content_type = "application/schema+json"
 
 
 class HealthResource:

@@ -1,9 +1,10 @@
 """The JSON form of a job (``docs/jsl.md``) <-> ``jsbus.jsl.model``. EDN uses the same form.
 
 ``job_from_document`` checks the shape (types, required and unknown keys) and names the element
-of every problem; the rules between elements (ids, transitions, loops) are
-``jsbus.jsl.validation``'s. ``job_to_document`` writes the canonical form, leaving out defaults,
-so that ``job_from_document(job_to_document(job)) == job``.
+of every problem; it also runs ``validation.step_problems`` on each well-shaped step, so that the
+rules inside a step come with the shape problems. The rules between elements (ids, transitions,
+loops) are ``jsbus.jsl.validation``'s. ``job_to_document`` writes the canonical form, leaving out
+defaults, so that ``job_from_document(job_to_document(job)) == job``.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 from jsbus.errors import JobDefinitionError
 from jsbus.jsl.model import (TRANSITION_ACTIONS, Chunk, Decision, Element, ExceptionClasses, Flow,
                              Job, Partition, PartitionPlan, Ref, Split, Step, Transition)
+from jsbus.jsl.validation import id_problems, step_problems
 
 EXCEPTION_KEYS = {"skippable-exception-classes": "skippable",
                   "retryable-exception-classes": "retryable",
@@ -27,7 +29,8 @@ class _Reader:
     def fail(self, where: str, message: str) -> None:
         self.problems.append(f"{where}: {message}" if where else message)
 
-    def obj(self, value: Any, where: str, allowed: set[str], required: tuple[str, ...] = ()) -> dict:
+    def obj(self, value: Any, where: str, allowed: set[str],
+            required: tuple[str, ...] = ()) -> dict:
         if not isinstance(value, dict):
             self.fail(where, "must be an object")
             return {}
@@ -51,8 +54,11 @@ class _Reader:
         value = node.get(key, default)
         if value is default:
             return default
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            value = int(value)
+        if isinstance(value, str):
+            try:
+                value = int(value.strip())
+            except ValueError:
+                pass
         if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
             self.fail(where, f"{key} must be a whole number >= {minimum}")
             return default
@@ -110,19 +116,21 @@ class _Reader:
             node = self.obj(item, here, {"on", "action", "to", "exit-status", "restart"},
                             ("on", "action"))
             action = node.get("action")
-            if action is not None and action not in TRANSITION_ACTIONS:
+            if action is None:
+                continue
+            if action not in TRANSITION_ACTIONS:
                 self.fail(here, f"action must be one of {', '.join(TRANSITION_ACTIONS)}")
                 continue
             if action == "next" and not node.get("to"):
                 self.fail(here, "a next transition needs to")
             if action != "next" and "to" in node:
-                self.fail(here, f"a {action} transition has no to")
+                self.fail(here, f"{'an' if action == 'end' else 'a'} {action} transition has no to")
             if action != "stop" and "restart" in node:
                 self.fail(here, "only a stop transition has restart")
             if action == "next" and "exit-status" in node:
                 self.fail(here, "a next transition has no exit-status")
             on = self.text(node, "on", here)
-            if on and action in TRANSITION_ACTIONS:
+            if on:
                 result.append(Transition(action=action, on=on, to=self.text(node, "to", here),
                                          exit_status=self.text(node, "exit-status", here),
                                          restart=self.text(node, "restart", here)))
@@ -148,18 +156,17 @@ class _Reader:
         node = self.obj(value, where, allowed, ("reader", "writer"))
         reader = self.ref(node["reader"], f"{where}.reader") if "reader" in node else None
         writer = self.ref(node["writer"], f"{where}.writer") if "writer" in node else None
-        processor = self.ref(node["processor"], f"{where}.processor") if "processor" in node else None
+        processor = (self.ref(node["processor"], f"{where}.processor")
+                     if "processor" in node else None)
         policy = node.get("checkpoint-policy", "item")
         if policy not in ("item", "custom"):
             self.fail(where, "checkpoint-policy must be item or custom")
         algorithm = (self.ref(node["checkpoint-algorithm"], f"{where}.checkpoint-algorithm")
                      if "checkpoint-algorithm" in node else None)
-        if policy == "custom" and algorithm is None:
-            self.fail(where, "checkpoint-policy custom needs a checkpoint-algorithm")
         filters = {attr: self.exception_classes(node.get(key), f"{where}.{key}")
                    for key, attr in EXCEPTION_KEYS.items()}
         chunk = Chunk(reader=reader, writer=writer, processor=processor, checkpoint_policy=policy,
-                      item_count=self.integer(node, "item-count", where, 10, minimum=1),
+                      item_count=self.integer(node, "item-count", where, 10),
                       time_limit=self.integer(node, "time-limit", where, 0),
                       checkpoint_algorithm=algorithm,
                       skip_limit=self.integer(node, "skip-limit", where, None),
@@ -168,32 +175,27 @@ class _Reader:
 
     def partition(self, value: Any, where: str) -> Partition | None:
         node = self.obj(value, where, {"mapper", "plan", "collector", "analyzer", "reducer"})
-        if ("mapper" in node) == ("plan" in node):
-            self.fail(where, "a partition needs exactly one of mapper and plan")
         parts = {key: self.ref(node[key], f"{where}.{key}")
                  for key in ("mapper", "collector", "analyzer", "reducer") if key in node}
         plan = None
         if "plan" in node:
             here = f"{where}.plan"
-            raw = self.obj(node["plan"], here, {"partitions", "threads", "properties"},
-                           ("partitions",))
-            count = self.integer(raw, "partitions", here, 1, minimum=1)
+            raw = self.obj(node["plan"], here, {"partitions", "threads", "properties"})
             props = raw.get("properties", [])
             if not isinstance(props, list):
                 self.fail(here, "properties must be a list, one object per partition")
                 props = []
-            if len(props) > count:
-                self.fail(here, f"properties has {len(props)} entries for {count} partitions")
-            plan = PartitionPlan(partitions=count,
-                                 threads=self.integer(raw, "threads", here, None, minimum=1),
+            plan = PartitionPlan(partitions=self.integer(raw, "partitions", here, 1),
+                                 threads=self.integer(raw, "threads", here, None),
                                  properties=tuple(self.properties(p, f"{here}.properties[{i}]")
                                                   for i, p in enumerate(props)))
         return Partition(plan=plan, **parts)
 
     def element(self, value: Any, where: str) -> Element | None:
         kind = value.get("type", "step") if isinstance(value, dict) else None
-        reader = {"step": self.step, "flow": self.flow, "split": self.split,
-                  "decision": self.decision}.get(kind)
+        readers = {"step": self.step, "flow": self.flow, "split": self.split,
+                   "decision": self.decision}
+        reader = readers.get(kind) if isinstance(kind, str) else None
         if reader is None:
             self.fail(where, "must be an object whose type is step, flow, split or decision")
             return None
@@ -206,17 +208,25 @@ class _Reader:
         found = (self.element(item, f"{where}[{index}]") for index, item in enumerate(value))
         return tuple(element for element in found if element is not None)
 
+    def head(self, kind: str, value: dict, where: str, allowed: set[str],
+             required: tuple[str, ...] = ("id",)) -> tuple[dict, str | None, str]:
+        """An element's keys, id and name (``step load``, or its path while it has no id)."""
+        if isinstance(value, dict) and isinstance(value.get("id"), str) and value["id"]:
+            where = f"{kind} {value['id']}"
+        node = self.obj(value, where, allowed, required)
+        element_id = self.text(node, "id", where)
+        self.problems.extend(id_problems(kind, element_id))
+        return node, element_id, where
+
     def step(self, value: dict, where: str) -> Step | None:
         allowed = {"type", "id", "batchlet", "chunk", "partition", "start-limit",
                    "allow-start-if-complete", "next", "properties", "listeners", "transitions"}
-        node = self.obj(value, where, allowed, ("id",))
-        step_id = self.text(node, "id", where)
-        where = f"step {step_id}" if step_id else where
-        if ("batchlet" in node) == ("chunk" in node):
-            self.fail(where, "a step needs exactly one of batchlet and chunk")
+        known = len(self.problems)
+        node, step_id, where = self.head("step", value, where, allowed)
         step = Step(
             id=step_id or "",
-            batchlet=self.ref(node["batchlet"], f"{where}.batchlet") if "batchlet" in node else None,
+            batchlet=(self.ref(node["batchlet"], f"{where}.batchlet")
+                      if "batchlet" in node else None),
             chunk=self.chunk(node["chunk"], f"{where}.chunk") if "chunk" in node else None,
             partition=(self.partition(node["partition"], f"{where}.partition")
                        if "partition" in node else None),
@@ -226,21 +236,20 @@ class _Reader:
             properties=self.properties(node.get("properties"), where),
             listeners=self.refs(node.get("listeners"), f"{where}.listeners"),
             transitions=self.transitions(node.get("transitions"), where))
+        if len(self.problems) == known:  # the step's own rules, once its shape is right
+            self.problems.extend(step_problems(step))
         return step if step_id else None
 
     def flow(self, value: dict, where: str) -> Flow | None:
-        node = self.obj(value, where, {"type", "id", "steps", "next", "transitions"}, ("id",))
-        flow_id = self.text(node, "id", where)
-        where = f"flow {flow_id}" if flow_id else where
+        node, flow_id, where = self.head("flow", value, where,
+                                         {"type", "id", "steps", "next", "transitions"})
         flow = Flow(id=flow_id or "", elements=self.elements(node.get("steps"), f"{where}.steps"),
                     next=self.text(node, "next", where),
                     transitions=self.transitions(node.get("transitions"), where))
         return flow if flow_id else None
 
     def split(self, value: dict, where: str) -> Split | None:
-        node = self.obj(value, where, {"type", "id", "flows", "next"}, ("id",))
-        split_id = self.text(node, "id", where)
-        where = f"split {split_id}" if split_id else where
+        node, split_id, where = self.head("split", value, where, {"type", "id", "flows", "next"})
         flows = node.get("flows")
         if not isinstance(flows, list) or not flows:
             self.fail(where, "flows must be a non-empty list of flows")
@@ -257,10 +266,9 @@ class _Reader:
         return split if split_id else None
 
     def decision(self, value: dict, where: str) -> Decision | None:
-        node = self.obj(value, where, {"type", "id", "ref", "properties", "transitions"},
-                        ("id", "ref"))
-        decision_id = self.text(node, "id", where)
-        where = f"decision {decision_id}" if decision_id else where
+        node, decision_id, where = self.head("decision", value, where,
+                                             {"type", "id", "ref", "properties", "transitions"},
+                                             ("id", "ref"))
         ref = self.text(node, "ref", where)
         decision = Decision(id=decision_id or "",
                             decider=Ref(ref or "", self.properties(node.get("properties"), where)),
@@ -268,9 +276,14 @@ class _Reader:
         return decision if decision_id and ref else None
 
     def job(self, value: Any) -> Job | None:
+        if not isinstance(value, dict):
+            self.fail("job", "must be an object")
+            return None
         node = self.obj(value, "job", {"id", "restartable", "properties", "listeners", "steps"},
                         ("id",))
-        job = Job(id=self.text(node, "id", "job") or "",
+        job_id = self.text(node, "id", "job")
+        self.problems.extend(id_problems("job", job_id))
+        job = Job(id=job_id or "",
                   elements=self.elements(node.get("steps"), "steps"),
                   restartable=self.boolean(node, "restartable", "job", True),
                   properties=self.properties(node.get("properties"), "job"),
@@ -320,7 +333,8 @@ def _chunk(chunk: Chunk) -> dict:
     for key, attr in EXCEPTION_KEYS.items():
         classes = getattr(chunk, attr)
         if classes.include or classes.exclude:
-            out[key] = {"include": list(classes.include), "exclude": list(classes.exclude)}
+            out[key] = {name: list(getattr(classes, name)) for name in ("include", "exclude")
+                        if getattr(classes, name)}
     return out
 
 

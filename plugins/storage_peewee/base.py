@@ -12,10 +12,10 @@ from typing import Callable, Iterator
 from peewee import Database, PeeweeException
 from playhouse.migrations import Runner
 
-from jsbus.errors import ApplicationNotFound, JobNotFound, StorageError
-from jsbus.model import utcnow
+from jsbus.errors import ApplicationNotFound, ExecutionNotFound, JobNotFound, StorageError
+from jsbus.model import BatchStatus, utcnow
 
-from .connection import is_sqlite, open_database
+from .connection import SQLITE_PRAGMAS, is_sqlite, open_database
 from .models import Models, build_models
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -123,6 +123,24 @@ class StoreBase:
         a deferred transaction that reads first fails with "database is locked" under load."""
         return self.db.atomic("IMMEDIATE") if self.sqlite else self.db.atomic()
 
+    @contextlib.contextmanager
+    def synced_commits(self) -> Iterator[None]:
+        """Commits that survive a power loss, not only a crash of the process.
+
+        PostgreSQL's commits are (``synchronous_commit`` on). SQLite's, with the WAL at
+        ``synchronous=normal``, may lose the last ones to a power cut: the calling thread's
+        connection syncs the WAL at each commit (``synchronous=full``) inside the block. Not
+        for use inside a transaction, where the pragma cannot change.
+        """
+        if not self.sqlite:
+            yield
+            return
+        self.db.pragma("synchronous", "full")
+        try:
+            yield
+        finally:
+            self.db.pragma("synchronous", SQLITE_PRAGMAS["synchronous"])
+
     def require_application(self, name: str) -> None:
         A = self.models.Application
         if not A.select().where(A.name == name).exists():
@@ -133,3 +151,21 @@ class StoreBase:
         if not J.select().where((J.app == app) & (J.name == name)).exists():
             self.require_application(app)
             raise JobNotFound(f"{app}/{name}")
+
+    def require_execution(self, execution_id: int) -> None:
+        E = self.models.JobExecution
+        if not E.select().where(E.id == execution_id).exists():
+            raise ExecutionNotFound(execution_id)
+
+    def require_instance(self, instance_id: int) -> None:
+        E = self.models.JobExecution
+        if not E.select().where(E.instance_id == instance_id).exists():
+            raise ExecutionNotFound(instance_id)
+
+
+def transition_sources(transitions: dict, to: BatchStatus) -> list[BatchStatus]:
+    """The statuses a guarded move to ``to`` starts from (ValueError when none leads there)."""
+    try:
+        return sorted(transitions[to])
+    except KeyError:
+        raise ValueError(f"no transition leads to {to.value!r}") from None

@@ -3,31 +3,18 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from jsbus.model import (AgentInfo, Application, Job, JobDefinition, JobExecution, LogRecord,
-                         StepDefinition, StepExecution)
+from jsbus.jsl.codec import job_from_document, job_to_document
+from jsbus.model import (AgentInfo, Application, Checkpoint, Job, JobDefinition, JobExecution,
+                         LogRecord, StepExecution)
 
 
 def definition_to_json(definition: JobDefinition) -> dict[str, Any]:
-    """The JobDefinition as a JSON document (the ``job.definition`` column)."""
-    return {
-        "id": definition.id,
-        "restartable": definition.restartable,
-        "properties": dict(definition.properties),
-        "steps": [{"id": step.id, "batchlet_ref": step.batchlet_ref,
-                   "properties": dict(step.properties), "next": step.next}
-                  for step in definition.steps],
-        "document": definition.document,
-    }
+    """The job as its JSON form (``docs/jsl.md``): the ``job.definition`` column."""
+    return job_to_document(definition)
 
 
 def definition_from_json(data: dict[str, Any]) -> JobDefinition:
-    steps = tuple(StepDefinition(id=step["id"], batchlet_ref=step["batchlet_ref"],
-                                 properties=dict(step.get("properties") or {}),
-                                 next=step.get("next"))
-                  for step in data.get("steps", ()))
-    return JobDefinition(id=data["id"], steps=steps, restartable=data.get("restartable", True),
-                         properties=dict(data.get("properties") or {}),
-                         document=data.get("document") or {})
+    return job_from_document(data)
 
 
 def to_application(row) -> Application:
@@ -44,7 +31,9 @@ def to_job(row) -> Job:
 def to_step(row) -> StepExecution:
     return StepExecution(id=row.id, execution_id=row.execution_id, step_name=row.step_name,
                          batch_status=row.batch_status, start_time=row.start_time,
-                         end_time=row.end_time, exit_status=row.exit_status)
+                         end_time=row.end_time, exit_status=row.exit_status,
+                         metrics=dict(row.metrics or {}),
+                         persistent_user_data=row.persistent_user_data)
 
 
 def to_execution(row, agent_name: str | None = None,
@@ -56,7 +45,27 @@ def to_execution(row, agent_name: str | None = None,
                         job_parameters=dict(row.job_parameters or {}),
                         create_time=row.create_time, start_time=row.start_time,
                         end_time=row.end_time, exit_status=row.exit_status,
-                        agent_id=row.agent_id, agent_name=agent_name, steps=tuple(steps))
+                        agent_id=row.agent_id, agent_name=agent_name, steps=tuple(steps),
+                        instance_id=row.instance_id if row.instance_id is not None else row.id,
+                        restart_position=row.restart_position,
+                        restarted_from=row.restarted_from)
+
+
+def checkpoint_columns(checkpoint: Checkpoint) -> dict[str, Any]:
+    """The columns of a checkpoint row but ``time`` (the caller stamps a missing one)."""
+    return {"instance": checkpoint.instance_id, "step_name": checkpoint.step_name,
+            "partition": checkpoint.partition, "reader": checkpoint.reader,
+            "writer": checkpoint.writer, "persistent_user_data": checkpoint.persistent_user_data,
+            "metrics": dict(checkpoint.metrics or {}), "done": bool(checkpoint.done),
+            "execution": checkpoint.execution_id}
+
+
+def to_checkpoint(row) -> Checkpoint:
+    return Checkpoint(instance_id=row.instance_id, step_name=row.step_name,
+                      partition=row.partition, reader=row.reader, writer=row.writer,
+                      persistent_user_data=row.persistent_user_data,
+                      metrics=dict(row.metrics or {}), done=bool(row.done),
+                      execution_id=row.execution_id, time=row.time)
 
 
 def log_columns(record: LogRecord) -> dict[str, Any]:

@@ -1,40 +1,72 @@
-"""Executions, their steps and their logs: the hot path, written as guarded single statements."""
+"""Executions and job instances: the hot path, written as guarded single statements."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Iterable, Sequence
+from typing import Iterable
 
-from peewee import JOIN, IntegrityError
+from peewee import JOIN, fn
 
-from jsbus.errors import ExecutionNotFound
-from jsbus.model import (EXECUTION_TRANSITIONS, STEP_TRANSITIONS, WAITING_STATUSES, BatchStatus,
-                         JobExecution, LogRecord, StepExecution)
+from jsbus.errors import Conflict, ExecutionNotFound, ValidationError
+from jsbus.model import (EXECUTION_TRANSITIONS, WAITING_STATUSES, BatchStatus, JobExecution,
+                         StepExecution)
 
-from .base import StoreBase, storage_errors
-from .convert import log_columns, to_execution, to_log, to_step
-
-# Rows per INSERT when appending logs: well below SQLite's limit on bound variables.
-LOG_BATCH = 500
+from .base import StoreBase, storage_errors, transition_sources
+from .convert import to_execution, to_step
 
 
 class ExecutionRecords(StoreBase):
-    """The execution, step and log methods of ``PeeweeStorage``.
+    """The execution methods of ``PeeweeStorage``.
 
     Only ``get_execution`` loads steps; every other method returns executions without them.
     A guarded move of a missing execution raises ``ExecutionNotFound`` instead of returning None.
+
+    A job instance is the first execution of a job and its restarts: each execution's
+    ``instance_id`` is the id of that first execution.
     """
 
     # -- executions --------------------------------------------------------------------------
     @storage_errors
     def create_execution(self, app: str, job: str, parameters: dict[str, str],
-                         now: datetime) -> JobExecution:
+                         now: datetime, restart_of: int | None = None) -> JobExecution:
+        """A restart (``restart_of``) must continue the newest execution of its instance:
+        ``Conflict`` otherwise, so that two restarts of one execution never both start."""
         E = self.models.JobExecution
+        row = {"app": app, "job": job, "job_parameters": dict(parameters), "create_time": now}
         # Checked and inserted under one write lock, so a job deleted meanwhile leaves no orphan.
         with self.write_transaction():
             self.require_job(app, job)
-            execution_id = E.insert(app=app, job=job, batch_status=BatchStatus.UNDISPATCHED,
-                                    job_parameters=dict(parameters), create_time=now).execute()
+            if restart_of is None:
+                execution_id = E.insert(batch_status=BatchStatus.UNDISPATCHED, **row).execute()
+                # A new instance, named by its first execution: the id is known only now, and
+                # no other transaction sees the row before this one commits.
+                E.update(instance_id=execution_id).where(E.id == execution_id).execute()
+            else:
+                instance_id = self._instance_to_restart(app, job, restart_of)
+                execution_id = E.insert(batch_status=BatchStatus.UNRESTARTED,
+                                        instance_id=instance_id, restarted_from=restart_of,
+                                        **row).execute()
         return self.get_execution(execution_id, with_steps=False)
+
+    def _instance_to_restart(self, app: str, job: str, restart_of: int) -> int:
+        """The instance of ``restart_of``, checked inside the caller's write transaction."""
+        E = self.models.JobExecution
+        query = E.select(E.id, E.app, E.job, E.instance_id).where(E.id == restart_of)
+        if not self.sqlite:
+            # Restarts of one execution queue up here; each then sees the one before it.
+            # (SQLite's IMMEDIATE transaction already excludes every other writer.)
+            query = query.for_update()
+        previous = query.first()
+        if previous is None:
+            raise ExecutionNotFound(restart_of)
+        if (previous.app, previous.job) != (app, job):
+            raise ValidationError(f"execution {restart_of} is of job "
+                                  f"{previous.app}/{previous.job}, not {app}/{job}")
+        instance_id = previous.instance_id
+        latest = E.select(fn.MAX(E.id)).where(E.instance_id == instance_id).scalar()
+        if latest != restart_of:
+            raise Conflict(f"execution {restart_of} is not the latest of its job instance: "
+                           f"restart execution {latest} instead")
+        return instance_id
 
     @storage_errors
     def get_execution(self, execution_id: int, with_steps: bool = True) -> JobExecution:
@@ -84,12 +116,14 @@ class ExecutionRecords(StoreBase):
                              start_time: datetime | None = None,
                              end_time: datetime | None = None,
                              exit_status: str | None = None,
-                             agent_id: str | None = None) -> JobExecution | None:
+                             agent_id: str | None = None,
+                             restart_position: str | None = None) -> JobExecution | None:
         E = self.models.JobExecution
-        sources = _sources(EXECUTION_TRANSITIONS, to)
+        sources = transition_sources(EXECUTION_TRANSITIONS, to)
         changes = {E.batch_status: to}
         for column, value in ((E.start_time, start_time), (E.end_time, end_time),
-                              (E.exit_status, exit_status), (E.agent_id, agent_id)):
+                              (E.exit_status, exit_status), (E.agent_id, agent_id),
+                              (E.restart_position, restart_position)):
             if value is not None:
                 changes[column] = value
         if to is BatchStatus.UNDISPATCHED and agent_id is None:
@@ -100,7 +134,7 @@ class ExecutionRecords(StoreBase):
         rows = list(query.execute())
         if rows:
             return self._with_agent_name(rows[0])
-        self._require_execution(execution_id)
+        self.require_execution(execution_id)
         return None
 
     @storage_errors
@@ -118,66 +152,24 @@ class ExecutionRecords(StoreBase):
         E = self.models.JobExecution
         return E.select().where(E.batch_status.in_(WAITING_STATUSES)).count()
 
-    # -- steps -------------------------------------------------------------------------------
+    # -- job instances -----------------------------------------------------------------------
     @storage_errors
-    def start_step(self, execution_id: int, step_name: str,
-                   start_time: datetime) -> StepExecution:
-        S = self.models.StepExecution
-        try:
-            # A repeat is ignored: (execution, step_name) is unique. A missing execution is not:
-            # conflict clauses never cover foreign keys, on SQLite or PostgreSQL.
-            (S.insert(execution=execution_id, step_name=step_name,
-                      batch_status=BatchStatus.STARTED, start_time=start_time)
-             .on_conflict_ignore().execute())
-        except IntegrityError:
-            self._require_execution(execution_id)
-            raise
-        row = S.get_or_none((S.execution == execution_id) & (S.step_name == step_name))
-        if row is None:  # its job was deleted between the two statements
-            raise ExecutionNotFound(execution_id)
-        return to_step(row)
+    def latest_instance_execution(self, instance_id: int) -> JobExecution:
+        E = self.models.JobExecution
+        row = (self._select_executions().where(E.instance_id == instance_id)
+               .order_by(E.id.desc()).first())
+        if row is None:
+            raise ExecutionNotFound(instance_id)
+        return to_execution(row)
 
     @storage_errors
-    def end_step(self, execution_id: int, step_name: str, status: BatchStatus,
-                 end_time: datetime, exit_status: str | None) -> StepExecution | None:
-        S = self.models.StepExecution
-        changes = {S.batch_status: status, S.end_time: end_time}
-        if exit_status is not None:
-            changes[S.exit_status] = exit_status
-        query = (S.update(changes)
-                 .where((S.execution == execution_id) & (S.step_name == step_name)
-                        & S.batch_status.in_(_sources(STEP_TRANSITIONS, status)))
-                 .returning(S))
-        rows = list(query.execute())
-        if rows:
-            return to_step(rows[0])
-        self._require_execution(execution_id)
-        return None
-
-    # -- logs --------------------------------------------------------------------------------
-    @storage_errors
-    def append_logs(self, records: Sequence[LogRecord]) -> None:
-        L = self.models.ExecutionLog
-        if not records:
-            return
-        rows = [log_columns(record) for record in records]
-        try:
-            with self.db.atomic():  # inserts only, no read: a deferred BEGIN is fine
-                for start in range(0, len(rows), LOG_BATCH):
-                    L.insert_many(rows[start:start + LOG_BATCH]).execute()
-        except IntegrityError:
-            for execution_id in sorted({record.execution_id for record in records}):
-                self._require_execution(execution_id)
-            raise
-
-    @storage_errors
-    def list_logs(self, execution_id: int, offset: int = 0,
-                  limit: int = 1000) -> list[LogRecord]:
-        L = self.models.ExecutionLog
-        self._require_execution(execution_id)
-        rows = (L.select().where(L.execution == execution_id).order_by(L.id)
-                .offset(offset).limit(limit))
-        return [to_log(row) for row in rows]
+    def instance_steps(self, instance_id: int) -> list[StepExecution]:
+        E, S = self.models.JobExecution, self.models.StepExecution
+        rows = list(S.select().join(E, on=(S.execution == E.id))
+                    .where(E.instance_id == instance_id).order_by(S.id))
+        if not rows:
+            self.require_instance(instance_id)
+        return [to_step(row) for row in rows]
 
     # -- helpers -----------------------------------------------------------------------------
     def _select_executions(self):
@@ -200,15 +192,3 @@ class ExecutionRecords(StoreBase):
         S = self.models.StepExecution
         return [to_step(row) for row in
                 S.select().where(S.execution == execution_id).order_by(S.id)]
-
-    def _require_execution(self, execution_id: int) -> None:
-        E = self.models.JobExecution
-        if not E.select().where(E.id == execution_id).exists():
-            raise ExecutionNotFound(execution_id)
-
-
-def _sources(transitions: dict, to: BatchStatus) -> list[BatchStatus]:
-    try:
-        return sorted(transitions[to])
-    except KeyError:
-        raise ValueError(f"no transition leads to {to.value!r}") from None

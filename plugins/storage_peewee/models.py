@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from peewee import (AutoField, CharField, Database, ForeignKeyField, IntegerField, Model,
-                    TextField)
+from peewee import (AutoField, BooleanField, CharField, Database, ForeignKeyField, IntegerField,
+                    Model, TextField)
 from playhouse.fields import EnumField
 
 from jsbus.model import AgentStatus, BatchStatus
@@ -28,6 +28,7 @@ class Models:
     StepExecution: type[Model]
     ExecutionLog: type[Model]
     Agent: type[Model]
+    Checkpoint: type[Model]
 
 
 def build_models(database: Database) -> Models:
@@ -66,6 +67,9 @@ def build_models(database: Database) -> Models:
         end_time = UTCDateTimeField(null=True)
         exit_status = TextField(null=True)
         agent_id = CharField(null=True)
+        instance_id = IntegerField(null=True)  # set in the transaction that inserts the row
+        restart_position = TextField(null=True)
+        restarted_from = IntegerField(null=True)
 
     class StepExecution(Base):
         execution = ForeignKeyField(JobExecution, index=False)
@@ -74,6 +78,8 @@ def build_models(database: Database) -> Models:
         start_time = UTCDateTimeField(null=True)
         end_time = UTCDateTimeField(null=True)
         exit_status = TextField(null=True)
+        metrics = JSONField(null=True)  # null (rows older than 0002) reads as {}
+        persistent_user_data = JSONField(null=True)
 
     class ExecutionLog(Base):
         execution = ForeignKeyField(JobExecution, index=False)
@@ -100,4 +106,18 @@ def build_models(database: Database) -> Models:
         status = EnumField(AgentStatus, max_length=16)
         last_seen = UTCDateTimeField(null=True)
 
-    return Models(Application, Job, JobExecution, StepExecution, ExecutionLog, Agent)
+    class Checkpoint(Base):
+        instance = ForeignKeyField(JobExecution, column_name="instance_id", index=False,
+                                    backref="+")
+        step_name = CharField()
+        partition = IntegerField(default=-1)
+        reader = JSONField(null=True)
+        writer = JSONField(null=True)
+        persistent_user_data = JSONField(null=True)
+        metrics = JSONField(default=dict)
+        done = BooleanField(default=False)
+        execution = ForeignKeyField(JobExecution, column_name="execution_id", null=True,
+                                     backref="+")
+        time = UTCDateTimeField()  # unique on (instance, step_name, partition): migration 0002
+
+    return Models(Application, Job, JobExecution, StepExecution, ExecutionLog, Agent, Checkpoint)

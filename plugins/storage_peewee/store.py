@@ -14,9 +14,10 @@ from .convert import (agent_columns, definition_to_json, to_agent, to_applicatio
                       to_execution, to_job)
 from .executions import ExecutionRecords
 from .lock import AdvisoryLeaderLock, FileLeaderLock
+from .steps import StepRecords
 
 
-class PeeweeStorage(ExecutionRecords, Storage):
+class PeeweeStorage(ExecutionRecords, StepRecords, Storage):
     """Storage on a database URL: ``PeeweeStorage("sqlite:////var/lib/jsbus/jsbus.db")``.
 
     ``clock`` stamps the rows the interface gives no time for (applications and jobs);
@@ -95,6 +96,8 @@ class PeeweeStorage(ExecutionRecords, Storage):
             self.require_job(app, name)
             executions = E.select(E.id).where((E.app == app) & (E.job == name))
             # Children first: foreign keys are enforced.
+            C = m.Checkpoint
+            C.delete().where(C.instance.in_(executions) | C.execution.in_(executions)).execute()
             m.ExecutionLog.delete().where(m.ExecutionLog.execution.in_(executions)).execute()
             m.StepExecution.delete().where(m.StepExecution.execution.in_(executions)).execute()
             E.delete().where((E.app == app) & (E.job == name)).execute()

@@ -42,3 +42,12 @@ def wait_for_agents(url: str, count: int = 1, timeout: float = 30) -> list[dict]
         ready_agents = [a for a in agents if a["agent/status"] == "ready"]
         return ready_agents if len(ready_agents) >= count else None
     return wait_until(ready, timeout, what=f"{count} ready agent(s)")
+
+
+def wait_for_status(location: str, status: str | None = None, timeout: float = 60) -> dict:
+    """Poll an execution until it is in ``status`` (default: any final status)."""
+    def reached():
+        body = httpx.get(location, timeout=10).json()
+        current = body["job-execution/batch-status"]
+        return body if (current == status if status else current in FINAL) else None
+    return wait_until(reached, timeout, interval=0.1, what=f"{location} to be {status or 'final'}")

@@ -82,7 +82,7 @@ def test_invalid_job_changes_nothing(client, deployed):
     response = client.simulate_post(f"/{app}/jobs", json={"id": "J 1", "steps": [{"id": "A"}]})
     assert response.status_code == 400
     text = messages(response)
-    assert "id must match" in text and "steps[0].batchlet must be present" in text
+    assert "id must match" in text and "step A: has neither batchlet nor chunk" in text
     assert client.simulate_get(f"/{app}/jobs").json["hits"] == 1
 
 
@@ -172,3 +172,32 @@ def test_unknown_routes_and_methods_say_what_was_wrong(client, deployed):
     bad_page = client.simulate_get(f"/{app}/jobs", query_string="limit=abc")
     assert bad_page.status_code == 400 and '"limit"' in messages(bad_page)
     assert client.simulate_get(f"/{app}/jobs", query_string="offset=-1").status_code == 400
+
+
+def test_job_documents_in_xml_and_edn_and_warnings(client, deployed):
+    app, _ = deployed
+    xml = b"""<?xml version="1.0"?>
+<job id="XML-JOB" xmlns="https://jakarta.ee/xml/ns/jakartaee" version="2.0">
+  <step id="s1" next="s2"><batchlet ref="unit_batch.Noop"/></step>
+  <step id="s2"><batchlet ref="missing.module.Thing"/></step>
+  <step id="orphan"><batchlet ref="unit_batch.Noop"/></step>
+</job>"""
+    created = client.simulate_post(f"/{app}/jobs", body=xml,
+                                   headers={"content-type": "application/xml"})
+    assert created.status_code == 201, created.json
+    warnings = " | ".join(created.json["job/warnings"])
+    assert "missing.module.Thing" in warnings and "orphan" in warnings
+    assert created.json["job/steps"] == ["s1", "s2", "orphan"]
+    edn = b'{:id "EDN-JOB" :steps [{:id "only" :batchlet {:ref "unit_batch.Noop"}}]}'
+    assert client.simulate_post(f"/{app}/jobs", body=edn,
+                                headers={"content-type": "application/edn"}).status_code == 201
+    bad_xml = client.simulate_post(f"/{app}/jobs", body=b"<job id='X'><nope/></job>",
+                                   headers={"content-type": "application/xml"})
+    assert bad_xml.status_code == 400 and "nope" in messages(bad_xml)
+
+
+def test_the_job_schema_is_published(client):
+    response = client.simulate_get("/schemas/job.json")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/schema+json"
+    assert "$defs" in response.json and response.json["$schema"].startswith("https://")

@@ -43,3 +43,43 @@ class Nap:
         import threading
         threading.Event().wait(float(self.seconds))
         return "RESTED"
+
+
+class FailsOnce:
+    """Fails the first time it runs for a given ``marker`` file, succeeds afterwards."""
+
+    marker = ""
+
+    def process(self):
+        from pathlib import Path
+        marker = Path(self.marker)
+        if not marker.exists():
+            marker.write_text("failed once")
+            raise RuntimeError("first attempt fails")
+        return "SECOND-TIME-LUCKY"
+
+
+class WaitsForStop:
+    """Runs until stop() is called (at most 60 s), then returns STOPPED-BY-REQUEST."""
+
+    def __init__(self):
+        import threading
+        self.stopped = threading.Event()
+
+    def process(self):
+        print("waiting for stop", flush=True)
+        return "STOPPED-BY-REQUEST" if self.stopped.wait(60) else "NOT-STOPPED"
+
+    def stop(self):
+        self.stopped.set()
+
+
+class Chatty:
+    """Logs ``lines`` numbered lines."""
+
+    lines = "25"
+
+    def process(self):
+        for number in range(int(self.lines)):
+            log.info("line %d", number)
+        return "SAID"
