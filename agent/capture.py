@@ -37,11 +37,27 @@ class EventSink:
 
 
 class StepTag:
-    """Which execution and step a log line belongs to (None between steps)."""
+    """Which execution and step a log line belongs to (None between steps).
+
+    The step is kept per thread: split flows and partitions run on threads of their own, and
+    each line is tagged with the step running on the thread that wrote it. A thread that never
+    set a step (one an application started) gets the step set last by any thread.
+    """
 
     def __init__(self, execution_id: int):
         self.execution_id = execution_id
-        self.step: str | None = None
+        self._local = threading.local()
+        self._last: str | None = None
+
+    @property
+    def step(self) -> str | None:
+        return getattr(self._local, "step", self._last)
+
+    @step.setter
+    def step(self, value: str | None) -> None:
+        self._local.step = value
+        if value is not None:
+            self._last = value
 
 
 class LineStream(io.TextIOBase):

@@ -1,31 +1,61 @@
-"""Validation of the start command (``POST /executions``) into a ``StartCommand``."""
+"""Validation of the start command (``POST /executions``) into a ``StartCommand``, and the one
+line of JSON the worker child reads first on its stdin (``docs/protocol.md``)."""
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from jsbus.errors import ValidationError
+from jsbus.errors import JobDefinitionError, ValidationError
+from jsbus.jsl.codec import job_from_document
 from jsbus.model import StartCommand
 
 
-def _check_steps(document: dict[str, Any], messages: list[str]) -> None:
-    steps = document.get("steps")
-    if not isinstance(steps, list) or not steps:
-        messages.append("document.steps must be a non-empty list")
+def _problems_of(error: JobDefinitionError) -> list[str]:
+    messages = getattr(error, "messages", None)
+    if isinstance(messages, (list, tuple)) and messages:
+        return [str(message) for message in messages]
+    return [str(error)]
+
+
+def _document_problem(problem: str) -> str:
+    """A codec problem (``steps[0]: id must be present``) named from the body's top:
+    ``document.steps[0]: id must be present``, ``document.steps must be a non-empty list...``."""
+    where, sep, message = problem.partition(": ")
+    if not sep:
+        return f"document: {problem}"
+    if where == "job":
+        where = "document"
+    elif where.startswith("steps"):
+        where = f"document.{where}"
+    else:
+        where = f"document: {where}"
+    return f"{where} {message}" if message.startswith("must") else f"{where}: {message}"
+
+
+def _check_document(document: Any, messages: list[str]) -> None:
+    if not isinstance(document, dict):
+        messages.append("document is required and must be an object")
         return
-    for index, step in enumerate(steps):
-        where = f"document.steps[{index}]"
-        if not isinstance(step, dict):
-            messages.append(f"{where} must be an object")
-            continue
-        if not isinstance(step.get("id"), str) or not step["id"]:
-            messages.append(f"{where}.id must be a non-empty string")
-        batchlet = step.get("batchlet")
-        if not isinstance(batchlet, dict) or not isinstance(batchlet.get("ref"), str) \
-                or not batchlet["ref"]:
-            messages.append(f"{where}.batchlet.ref must be a non-empty string")
-        elif not isinstance(batchlet.get("properties", {}), dict):
-            messages.append(f"{where}.batchlet.properties must be an object")
+    try:
+        job_from_document(document)
+    except JobDefinitionError as exc:
+        messages.extend(_document_problem(problem) for problem in _problems_of(exc))
+
+
+def _check_restart(restart: Any, messages: list[str]) -> None:
+    if restart is None:
+        return
+    if not isinstance(restart, dict):
+        messages.append("restart must be an object")
+        return
+    position = restart.get("position")
+    if position is not None and not isinstance(position, str):
+        messages.append("restart.position must be a string or null")
+    for key in ("steps", "checkpoints"):
+        value = restart.get(key, {})
+        if value is not None and (not isinstance(value, dict) or not all(
+                isinstance(entry, dict) for entry in value.values())):
+            messages.append(f"restart.{key} must be an object of step names to objects")
 
 
 def _check_fields(body: dict[str, Any], messages: list[str]) -> None:
@@ -42,15 +72,16 @@ def _check_fields(body: dict[str, Any], messages: list[str]) -> None:
     classpath = body.get("classpath", [])
     if not isinstance(classpath, list) or not all(isinstance(e, str) for e in classpath):
         messages.append("classpath must be a list of strings")
-    document = body.get("document")
-    if not isinstance(document, dict):
-        messages.append("document is required and must be an object")
-    else:
-        _check_steps(document, messages)
+    _check_document(body.get("document"), messages)
+    _check_restart(body.get("restart"), messages)
 
 
 def parse_start_command(body: Any) -> StartCommand:
-    """A ``StartCommand`` from a decoded JSON body; ``ValidationError`` names every bad field."""
+    """A ``StartCommand`` from a decoded JSON body; ``ValidationError`` names every bad field.
+
+    ``document`` must read as a job (``jsbus.jsl.codec.job_from_document``); ``restart`` is
+    optional (absent on a first run).
+    """
     if not isinstance(body, dict):
         raise ValidationError("the body must be a JSON object")
     messages: list[str] = []
@@ -61,12 +92,18 @@ def parse_start_command(body: Any) -> StartCommand:
                   for k, v in (body.get("parameters") or {}).items()}
     return StartCommand(execution_id=body["execution-id"], app=body["app"], job=body["job"],
                         document=body["document"], parameters=parameters,
-                        classpath=tuple(body.get("classpath") or ()))
+                        classpath=tuple(body.get("classpath") or ()),
+                        restart=body.get("restart"))
 
 
 def command_json(command: StartCommand) -> bytes:
-    """The start command as the worker reads it on stdin."""
-    return json.dumps({"execution-id": command.execution_id, "app": command.app,
-                       "job": command.job, "document": command.document,
-                       "parameters": command.parameters,
-                       "classpath": list(command.classpath)}).encode()
+    """The start command as the worker reads it: ONE line of JSON (no newline inside; the
+    agent ends the line and keeps stdin open for control lines)."""
+    body: dict[str, Any] = {"execution-id": command.execution_id, "app": command.app,
+                            "job": command.job, "document": command.document,
+                            "parameters": command.parameters,
+                            "classpath": list(command.classpath)}
+    restart = getattr(command, "restart", None)
+    if restart is not None:
+        body["restart"] = restart
+    return json.dumps(body, separators=(",", ":"), default=str).encode()

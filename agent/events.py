@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 FINAL_EXECUTION_STATUSES = frozenset({"completed", "failed", "stopped"})
-EVENT_TYPES = frozenset({"execution", "step-started", "step-ended", "log"})
+EVENT_TYPES = frozenset({"execution", "step-started", "step-ended", "checkpoint", "log"})
 
 
 def now_iso() -> str:
@@ -17,12 +17,14 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def execution_event(execution_id: int, status: str,
-                    exit_status: str | None = None) -> dict[str, Any]:
-    """An ``execution`` event; final statuses carry their ``exit-status``."""
+def execution_event(execution_id: int, status: str, exit_status: str | None = None,
+                    restart_position: str | None = None) -> dict[str, Any]:
+    """An ``execution`` event; final statuses carry their ``exit-status`` and
+    ``restart-position`` (the element a restart begins at; None when the job completed)."""
     event = {"type": "execution", "execution-id": execution_id, "status": status}
     if status in FINAL_EXECUTION_STATUSES:
         event["exit-status"] = exit_status
+        event["restart-position"] = restart_position
     event["time"] = now_iso()
     return event
 
@@ -32,11 +34,31 @@ def step_started(execution_id: int, step: str) -> dict[str, Any]:
     return {"type": "step-started", "execution-id": execution_id, "step": step, "time": now_iso()}
 
 
-def step_ended(execution_id: int, step: str, status: str,
-               exit_status: str | None) -> dict[str, Any]:
-    """A ``step-ended`` event with its status (completed, failed, stopped) and exit status."""
+def step_ended(execution_id: int, step: str, status: str, exit_status: str | None,
+               metrics: dict[str, int] | None = None,
+               persistent_user_data: Any = None) -> dict[str, Any]:
+    """A ``step-ended`` event: status (completed, failed, stopped), exit status, the step's
+    ``metrics`` (None when not known) and its ``persistent-user-data``."""
     return {"type": "step-ended", "execution-id": execution_id, "step": step, "status": status,
-            "exit-status": exit_status, "time": now_iso()}
+            "exit-status": exit_status, "metrics": None if metrics is None else dict(metrics),
+            "persistent-user-data": persistent_user_data, "time": now_iso()}
+
+
+def checkpoint_event(execution_id: int, step: str, partition: int, reader: Any, writer: Any,
+                     persistent_user_data: Any, metrics: dict[str, int], done: bool,
+                     ack: int | None = None) -> dict[str, Any]:
+    """A ``checkpoint`` event: a committed chunk, or (``done``) a partition that finished.
+
+    The worker numbers it with ``ack`` and waits for ``{"ack": n}`` on its stdin; the agent
+    removes ``ack`` before the event goes to the bus.
+    """
+    event = {"type": "checkpoint", "execution-id": execution_id, "step": step,
+             "partition": partition, "reader": reader, "writer": writer,
+             "persistent-user-data": persistent_user_data, "metrics": dict(metrics),
+             "done": done, "time": now_iso()}
+    if ack is not None:
+        event["ack"] = ack
+    return event
 
 
 def log_event(execution_id: int, step: str | None, level: str, logger: str | None, message: str,

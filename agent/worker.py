@@ -1,8 +1,15 @@
-"""The worker child process: ``python -m jsagent.worker`` runs one execution.
+"""The worker child process: ``python -m jsagent.worker`` runs one execution (``jsagent.engine``).
 
-The agent writes the start command (JSON) to stdin and closes it; the worker writes events as
-JSON lines to the file descriptor named by ``JSAGENT_EVENT_FD`` (see ``docs/protocol.md``).
-SIGTERM asks the running batchlet to ``stop()``; the step and execution then end ``stopped``.
+Protocol (``docs/protocol.md``): the first line on stdin is the start command (JSON); the
+lines after it are control lines (``{"ack": n}``: the bus stored checkpoint ``n``); end of
+file on stdin means the agent is gone, and the job stops as if asked to. Events go as JSON
+lines to the file descriptor named by ``JSAGENT_EVENT_FD``; ``print`` output and ``logging``
+records become ``log`` events of the step running on the writing thread. SIGTERM stops the
+job: running batchlets get ``stop()``, chunks stop at the end of the current chunk.
+
+A start command that is not ended by a newline (all of stdin, then end of file: how the seed's
+agent fed its worker) runs without a control channel: checkpoints are not waited for and the
+end of stdin is not a stop.
 """
 from __future__ import annotations
 
@@ -12,15 +19,15 @@ import os
 import signal
 import sys
 import threading
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import unquote, urlparse
 
-from jsagent.api import JobContext
 from jsagent.capture import EventLogHandler, EventSink, LineStream, StepTag
-from jsagent.events import execution_event, log_event, step_ended, step_started
-from jsagent.steps import StepOutcome, build_batchlet, call_process, failure
-
-WORKER_LOGGER = "jsagent.worker"
+from jsagent.engine.checkpoint import AckBoard
+from jsagent.engine.context import WORKER_LOGGER, Execution
+from jsagent.engine.errors import exit_status_of
+from jsagent.engine.job import run_job
+from jsagent.events import execution_event, log_event
 
 
 def classpath_dirs(entries: list[str]) -> tuple[list[str], list[str]]:
@@ -38,39 +45,37 @@ def classpath_dirs(entries: list[str]) -> tuple[list[str], list[str]]:
 
 
 class WorkerRun:
-    """Runs the steps of one start command in order, reporting through ``sink``."""
+    """Runs the job of one start command, reporting through ``sink``."""
 
-    def __init__(self, command: dict[str, Any], sink: EventSink):
+    def __init__(self, command: dict[str, Any], sink: EventSink, acks: AckBoard | None = None):
         self.command = command
         self.execution_id = command.get("execution-id")
         self.sink = sink
         self.tag = StepTag(self.execution_id)
+        self.acks = acks or AckBoard(wait=False)
+        self.execution: Execution | None = None
+        self._stop_early = threading.Event()
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._batchlet: Any = None
 
     def request_stop(self) -> None:
-        """Ask the running batchlet to stop (called on a thread of its own)."""
+        """Stop the job (called on a thread of its own: it calls batchlets' ``stop()``)."""
         with self._lock:
-            self._stop.set()
-            batchlet = self._batchlet
-        if batchlet is not None and callable(getattr(batchlet, "stop", None)):
-            try:
-                batchlet.stop()
-            except Exception as exc:  # noqa: BLE001 - report, keep the worker alive
-                self._log("ERROR", f"stop() failed: {exc!r}")
+            self._stop_early.set()
+            execution = self.execution
+        if execution is not None:
+            execution.stop.request()
 
     def run(self) -> None:
-        """Emit ``started``, run every step, emit the final execution event."""
+        """Emit ``started``, run the job, emit the final execution event."""
         self.sink.emit(execution_event(self.execution_id, "started"))
         dirs, skipped = classpath_dirs(list(self.command.get("classpath") or []))
         sys.path[:0] = dirs
         for entry in skipped:
             self._log("WARNING", f"classpath entry {entry!r} is not a local directory; ignored")
-        status, exit_status = self._run_with_capture()
-        self.sink.emit(execution_event(self.execution_id, status, exit_status))
+        status, exit_status, position = self._run_with_capture()
+        self.sink.emit(execution_event(self.execution_id, status, exit_status, position))
 
-    def _run_with_capture(self) -> tuple[str, str]:
+    def _run_with_capture(self) -> tuple[str, str, str | None]:
         out = LineStream(self.sink.emit, self.tag, "INFO", "stdout")
         err = LineStream(self.sink.emit, self.tag, "WARNING", "stderr")
         handler = EventLogHandler(self.sink.emit, self.tag)
@@ -79,64 +84,56 @@ class WorkerRun:
         sys.stdout, sys.stderr, root.handlers[:] = out, err, [handler]
         root.setLevel(logging.INFO)
         try:
-            return self._run_steps()
+            return self._run_job()
         finally:
             out.drain()
             err.drain()
             sys.stdout, sys.stderr, root.handlers[:], level = saved
             root.setLevel(level)
 
-    def _run_steps(self) -> tuple[str, str]:
-        document = self.command.get("document") or {}
-        job = JobContext(self.execution_id, self.command.get("app", ""),
-                         self.command.get("job", ""), dict(self.command.get("parameters") or {}),
-                         dict(document.get("properties") or {}))
-        for step in document.get("steps") or []:
-            if self._stop.is_set():
-                return "stopped", "STOPPED"
-            outcome = self._run_step(step, job)
-            if outcome.status != "completed":
-                return outcome.status, outcome.exit_status
-        return "completed", "COMPLETED"
-
-    def _run_step(self, step: dict[str, Any], job: JobContext) -> StepOutcome:
-        self.tag.step = step["id"]
-        self.sink.emit(step_started(self.execution_id, step["id"]))
+    def _run_job(self) -> tuple[str, str, str | None]:
+        from jsbus.jsl.codec import job_from_document
         try:
-            outcome = self._process(step, job)
-        finally:
-            with self._lock:
-                self._batchlet = None
-        if outcome.traceback:
-            self._log("ERROR", f"step {step['id']} failed: {outcome.exit_status}",
-                      outcome.traceback)
-        self.sink.emit(step_ended(self.execution_id, step["id"], outcome.status,
-                                  outcome.exit_status))
-        self.tag.step = None
-        return outcome
-
-    def _process(self, step: dict[str, Any], job: JobContext) -> StepOutcome:
-        try:
-            batchlet = build_batchlet(step, job)
-        except BaseException as exc:  # noqa: BLE001 - an unresolvable ref fails the step
-            return failure(exc)
+            job = job_from_document(self.command.get("document"))
+        except Exception as exc:  # noqa: BLE001 - a bad document fails the execution
+            self._log("ERROR", f"the job document is not valid: {exc}")
+            return "failed", exit_status_of(exc), None
+        execution = Execution(self.command, job, self.sink.emit, self.tag, self.acks)
         with self._lock:
-            self._batchlet = batchlet
-            stopped_before = self._stop.is_set()
-        if stopped_before:
-            return StepOutcome("stopped", "STOPPED")
-        return call_process(batchlet, self._stop.is_set)
+            self.execution = execution
+            stop_now = self._stop_early.is_set()
+        if stop_now:
+            execution.stop.request()
+        return run_job(execution)
 
     def _log(self, level: str, message: str, exception: str | None = None) -> None:
         self.sink.emit(log_event(self.execution_id, self.tag.step, level, WORKER_LOGGER,
                                  message, exception))
 
 
+def read_control(stream: BinaryIO, run: WorkerRun, acks: AckBoard) -> None:
+    """Control lines after the start command; end of file stops the job (the agent is gone)."""
+    for line in stream:
+        if not line.strip():
+            continue
+        try:
+            message = json.loads(line)
+        except ValueError:
+            run._log("WARNING", f"unreadable control line: {line[:200]!r}")
+            continue
+        if isinstance(message, dict) and "ack" in message:
+            acks.acknowledge(message["ack"])
+        else:
+            run._log("WARNING", f"unknown control line: {message!r}"[:300])
+    acks.close()
+    run.request_stop()
+
+
 def watch_for_stop(run: WorkerRun, signalled: threading.Event, parent: int) -> None:
     """Stop the job on SIGTERM (``signalled``) or when the agent that started us is gone.
 
-    The signal handler only sets ``signalled``: the main thread, which runs the batchlet,
-    never takes a lock in the handler.
+    The signal handler only sets ``signalled``: the main thread, which runs the job, never
+    takes a lock in the handler.
     """
     while not signalled.wait(1.0):
         if os.getppid() != parent:
@@ -146,13 +143,22 @@ def watch_for_stop(run: WorkerRun, signalled: threading.Event, parent: int) -> N
 
 def main() -> None:
     """Entry point of the worker child; always ends the process (``os._exit``)."""
+    stdin = sys.stdin.buffer
     try:
         fd = int(os.environ["JSAGENT_EVENT_FD"])
-        command = json.loads(sys.stdin.buffer.read())
+        first = stdin.readline()
+        command = json.loads(first)
+        if not isinstance(command, dict):
+            raise ValueError("the start command is not a JSON object")
     except (KeyError, ValueError) as exc:
         print(f"jsagent.worker: bad start: {exc!r}", file=sys.stderr, flush=True)
         os._exit(2)
-    run = WorkerRun(command, EventSink(fd))
+    control = first.endswith(b"\n")
+    acks = AckBoard(wait=control)
+    run = WorkerRun(command, EventSink(fd), acks)
+    if control:
+        threading.Thread(target=read_control, args=(stdin, run, acks),
+                         name="jsagent-worker-control", daemon=True).start()
     signalled = threading.Event()
     threading.Thread(target=watch_for_stop, args=(run, signalled, os.getppid()),
                      name="jsagent-worker-stop", daemon=True).start()

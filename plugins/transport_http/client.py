@@ -35,9 +35,12 @@ class AgentBusy(AgentRefused):
 
 def start_command_body(command: StartCommand) -> dict[str, Any]:
     """The start command as the protocol's JSON object."""
-    return {"execution-id": command.execution_id, "app": command.app, "job": command.job,
+    body = {"execution-id": command.execution_id, "app": command.app, "job": command.job,
             "document": command.document, "parameters": dict(command.parameters),
             "classpath": list(command.classpath)}
+    if command.restart is not None:
+        body["restart"] = command.restart
+    return body
 
 
 def base_url(host: str, port: int) -> str:

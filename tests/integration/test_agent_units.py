@@ -50,8 +50,8 @@ def test_every_bad_field_is_named():
         "execution-id must be a non-negative integer",
         "app is required and must be a non-empty string",
         "job is required and must be a non-empty string",
-        "document.steps[0].id must be a non-empty string",
-        "document.steps[0].batchlet.ref must be a non-empty string"]
+        "document: id must be present",
+        "document.steps[0]: id must be present"]
 
 
 class StubControl:
