@@ -83,3 +83,59 @@ class Chatty:
         for number in range(int(self.lines)):
             log.info("line %d", number)
         return "SAID"
+
+
+class NumberReader:
+    """Reads the numbers 1..``count``; fails once at ``fail_at`` (a ``marker`` file remembers
+    that it did); waits ``pause`` seconds before each item. Its checkpoint is the next number."""
+
+    count, fail_at, marker, pause = "1000", "0", "", "0"
+
+    def open(self, checkpoint):
+        import threading
+        self.next = checkpoint or 1
+        self.wait = threading.Event().wait
+
+    def read_item(self):
+        from pathlib import Path
+        if self.next > int(self.count):
+            return None
+        number = self.next
+        if number == int(self.fail_at) and not Path(self.marker).exists():
+            Path(self.marker).write_text("failed once")
+            raise RuntimeError(f"reader failed at item {number}")
+        if float(self.pause):
+            self.wait(float(self.pause))
+        self.next += 1
+        return number
+
+    def checkpoint_info(self):
+        return self.next
+
+    def close(self):
+        pass
+
+
+class LineWriter:
+    """Appends each written item as a line to the file ``path``."""
+
+    path = ""
+
+    def open(self, checkpoint):
+        pass
+
+    def write_items(self, items):
+        with open(self.path, "a") as out:
+            out.writelines(f"{item}\n" for item in items)
+
+    def checkpoint_info(self):
+        return None
+
+    def close(self):
+        pass
+
+
+def main_function(argv):
+    """For python-main: prints its arguments, returns an exit status."""
+    print("python-main got", " ".join(argv))
+    return f"ARGS-{len(argv)}"
