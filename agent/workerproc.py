@@ -16,6 +16,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Callable
 
+import psutil
+
 log = logging.getLogger(__name__)
 DRAIN_TIMEOUT = 2.0  # after exit, how long a grandchild may keep the output pipes open
 
@@ -86,8 +88,24 @@ class WorkerProcess:
         self._killer.start()
 
     def _kill(self) -> None:
+        """SIGKILL the worker's group and every process it started in a session of its own
+        (a shell batchlet's command): nothing of a killed execution keeps running."""
         with self._lock:
+            descendants = self._descendants()
             self._signal(signal.SIGKILL)
+        for process in descendants:
+            try:
+                process.kill()
+            except psutil.Error:
+                pass
+
+    def _descendants(self) -> list:  # with self._lock held
+        if self._proc is None or self._proc.returncode is not None:
+            return []
+        try:
+            return psutil.Process(self._proc.pid).children(recursive=True)
+        except psutil.Error:
+            return []
 
     def _signal(self, signum: int) -> None:  # with self._lock held
         if self._proc is not None and self._proc.returncode is None:

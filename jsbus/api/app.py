@@ -8,7 +8,7 @@ from jsbus.api.agents import AgentResource, AgentsResource, EventsResource, Hear
 from jsbus.api.apps import AppsResource
 from jsbus.api.executions import (ExecutionCommandResource, ExecutionResource,
                                   ExecutionsResource)
-from jsbus.api.jobs import JobResource, JobsResource
+from jsbus.api.jobs import JobDocumentResource, JobResource, JobsResource
 from jsbus.api.status import HealthResource, JobSchemaResource, StatsResource, VersionResource
 
 
@@ -28,6 +28,7 @@ def create_app(bus) -> falcon.App:
     app.add_route("/{app}/stats", StatsResource(bus))
     app.add_route("/{app}/jobs", JobsResource(bus))
     app.add_route("/{app}/job/{job}", JobResource(bus))
+    app.add_route("/{app}/job/{job}/document", JobDocumentResource(bus))
     app.add_route("/{app}/job/{job}/executions", ExecutionsResource(bus))
     app.add_route("/{app}/job/{job}/execution/{execution_id:int}", ExecutionResource(bus))
     app.add_route("/{app}/job/{job}/execution/{execution_id:int}/{command}",

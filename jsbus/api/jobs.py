@@ -87,3 +87,23 @@ class JobResource:
     def on_delete(self, req: falcon.Request, resp: falcon.Response, app: str, job: str) -> None:
         self.bus.storage.delete_job(app, job)
         resp.status = falcon.HTTP_204
+
+
+class JobDocumentResource:
+    """``GET /{app}/job/{job}/document``: the job as a document, in the form the ``Accept``
+    header asks for (JSON by default, EDN, or JSR-352 Job XML): the export half of import."""
+
+    def __init__(self, bus):
+        self.bus = bus
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, app: str, job: str) -> None:
+        definition = self.bus.storage.get_job(app, job).definition
+        offered = [t for t in self.bus.plugins.media_types()
+                   if (parser := self.bus.plugins.parser_for(t)) and parser.dump]
+        chosen = "application/json" if not req.accept or req.accept == "*/*" else \
+            req.client_prefers(offered)
+        if chosen is None:
+            raise falcon.HTTPNotAcceptable(description=f"this job can be exported as "
+                                                       f"{', '.join(offered)}")
+        resp.content_type = chosen
+        resp.data = self.bus.plugins.parser_for(chosen).dump(definition)

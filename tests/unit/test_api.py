@@ -201,3 +201,20 @@ def test_the_job_schema_is_published(client):
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/schema+json"
     assert "$defs" in response.json and response.json["$schema"].startswith("https://")
+
+
+def test_a_job_exports_as_json_edn_and_xml_and_imports_back(client, deployed):
+    app, job = deployed
+    path = f"/{app}/job/{job}/document"
+    as_json = client.simulate_get(path)
+    assert as_json.headers["content-type"] == "application/json"
+    assert [s["id"] for s in as_json.json["steps"]] == ["STEP-1", "STEP-2"]
+    for media_type in ("application/xml", "application/edn"):
+        exported = client.simulate_get(path, headers={"accept": media_type})
+        assert exported.status_code == 200 and exported.headers["content-type"] == media_type
+        again = client.simulate_put(f"/{app}/job/{job}", body=exported.content,
+                                    headers={"content-type": media_type})
+        assert again.status_code == 200, again.json
+        assert client.simulate_get(path).json == as_json.json
+    refused = client.simulate_get(path, headers={"accept": "image/png"})
+    assert refused.status_code == 406 and "application/xml" in messages(refused)
