@@ -8,92 +8,16 @@ import signal
 import subprocess
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
 
 import httpx
+import psutil
 import pytest
+
+from tests.integration.fakebus import FakeBus
 
 APP_DIR = Path(__file__).parent / "agent_app"
 LISTENING = re.compile(r"^jsagent (\S+) listening on http://(\S+):(\d+)$")
-
-
-class FakeBus:
-    """Stands in for the bus (which another part of the team is writing): on 127.0.0.1, it
-    records the heartbeats and event batches an agent posts, and can answer 500 to event
-    batches for a while."""
-
-    def __init__(self):
-        self.heartbeats: list[dict] = []
-        self.events: list[dict] = []
-        self.rejected_batches = 0
-        self._fail_events = 0
-        self._cond = threading.Condition()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    def _handler_class(self):
-        bus = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                status, answer = bus.record(self.path, body)
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        return Handler
-
-    def record(self, path: str, body: dict) -> tuple[int, dict]:
-        with self._cond:
-            if path.endswith("/heartbeat"):
-                self.heartbeats.append(body)
-                self._cond.notify_all()
-                return 200, {"lease": 15}
-            if self._fail_events > 0:
-                self._fail_events -= 1
-                self.rejected_batches += 1
-                return 500, {"messages": ["the fake bus is down"]}
-            self.events.extend(body["events"])
-            self._cond.notify_all()
-            return 200, {"applied": len(body["events"])}
-
-    def fail_events(self, batches: int) -> None:
-        """Answer 500 to the next ``batches`` event posts."""
-        with self._cond:
-            self._fail_events = batches
-
-    def wait_for(self, predicate: Callable[[], Any], timeout: float = 30) -> Any:
-        """Wait until ``predicate()`` (called with the bus locked) is truthy; return it."""
-        with self._cond:
-            result = self._cond.wait_for(predicate, timeout)
-        assert result, "the fake bus did not get what the test waited for"
-        return result
-
-    def execution_events(self, execution_id: int) -> list[dict]:
-        with self._cond:
-            return [e for e in self.events if e["execution-id"] == execution_id]
-
-    def final_event(self, execution_id: int, timeout: float = 30) -> dict:
-        def final():
-            return next((e for e in self.events if e["execution-id"] == execution_id
-                         and e["type"] == "execution"
-                         and e["status"] in ("completed", "failed", "stopped")), None)
-        return self.wait_for(final, timeout)
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 class AgentProcess:
@@ -353,6 +277,10 @@ def test_a_batchlet_that_ignores_stop_is_killed_after_the_grace(tmp_path):
         final = bus.final_event(1)
         assert (final["status"], final["exit-status"]) == ("stopped", "worker killed by signal 9")
         assert shape(bus.execution_events(1))[-2] == ("step-ended", "STEP-1", "stopped")
+        pid = next(int(e["message"].split()[-1]) for e in bus.execution_events(1)
+                   if e.get("message", "").startswith("child pid"))
+        assert not psutil.pid_exists(pid) or \
+            psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, "the worker's command was killed too"
         assert agent.http.get("/spec").json()["agent/jobs"] == {"running": 0}
         assert agent.terminate() == 0
     finally:

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from jsagent.engine.outcome import pattern_matches
-from tests.integration.engine_app.harness import command, run_worker, step
+from tests.integration.engine_app.harness import command, step
 
 EXIT = "eapp_batchlets.Exit"
 FAIL = "eapp_batchlets.Fail"
@@ -25,17 +25,17 @@ def flow(flow_id: str, steps: list[dict], **extra) -> dict:
 
 
 @pytest.mark.timeout(30)
-def test_a_scope_without_next_or_transitions_is_a_plain_sequence():
-    run = run_worker(command([step("A", EXIT), step("B", EXIT), step("C", EXIT)]))
+def test_a_scope_without_next_or_transitions_is_a_plain_sequence(run_job):
+    run = run_job(command([step("A", EXIT), step("B", EXIT), step("C", EXIT)]))
     assert run.started == ["A", "B", "C"]
     assert (run.status, run.exit_status, run.final["restart-position"]) == (
         "completed", "COMPLETED", None)
 
 
 @pytest.mark.timeout(30)
-def test_the_next_attribute_is_followed_and_an_element_without_next_ends_the_job():
-    run = run_worker(command([step("A", EXIT, next="C"), step("B", EXIT),
-                              step("C", EXIT, next="D"), step("D", EXIT), step("E", EXIT)]))
+def test_the_next_attribute_is_followed_and_an_element_without_next_ends_the_job(run_job):
+    run = run_job(command([step("A", EXIT, next="C"), step("B", EXIT),
+                           step("C", EXIT, next="D"), step("D", EXIT), step("E", EXIT)]))
     assert run.started == ["A", "C", "D"]
     assert run.status == "completed"
 
@@ -49,34 +49,34 @@ def test_on_patterns_use_star_and_question_mark(pattern, status, expected):
 
 
 @pytest.mark.timeout(30)
-def test_transition_elements_are_evaluated_in_document_order():
+def test_transition_elements_are_evaluated_in_document_order(run_job):
     transitions = [{"on": "RC0", "action": "next", "to": "X"},
                    {"on": "RC4", "action": "next", "to": "Y"},
                    {"on": "RC4", "action": "end", "exit-status": "DONE"},
                    {"on": "*", "action": "fail"}]
-    run = run_worker(command([exits("S", "RC4", transitions=transitions), exits("X", "x"),
-                              exits("Y", "y")]))
+    run = run_job(command([exits("S", "RC4", transitions=transitions), exits("X", "x"),
+                           exits("Y", "y")]))
     assert run.started == ["S", "Y"]
-    run = run_worker(command([exits("S", "RC9", transitions=transitions), exits("X", "x"),
-                              exits("Y", "y")]))
+    run = run_job(command([exits("S", "RC9", transitions=transitions), exits("X", "x"),
+                           exits("Y", "y")]))
     assert run.started == ["S"] and run.status == "failed"
 
 
 @pytest.mark.timeout(30)
-def test_transition_elements_take_precedence_over_the_next_attribute():
-    run = run_worker(command([
+def test_transition_elements_take_precedence_over_the_next_attribute(run_job):
+    run = run_job(command([
         exits("A", "GO", next="B", transitions=[{"on": "GO", "action": "next", "to": "C"}]),
         exits("B", "b"), exits("C", "c")]))
     assert run.started == ["A", "C"]
-    run = run_worker(command([
+    run = run_job(command([
         exits("A", "OTHER", next="B", transitions=[{"on": "GO", "action": "next", "to": "C"}]),
         exits("B", "b"), exits("C", "c")]))
     assert run.started == ["A", "B"]
 
 
 @pytest.mark.timeout(30)
-def test_end_completes_the_job_with_its_exit_status_and_leaves_the_step_alone():
-    run = run_worker(command([
+def test_end_completes_the_job_with_its_exit_status_and_leaves_the_step_alone(run_job):
+    run = run_job(command([
         step("A", EXIT, next="B", transitions=[
             {"on": "COMPLETED", "action": "end", "exit-status": "EARLY COMPLETION"}]),
         step("B", EXIT)]))
@@ -87,19 +87,20 @@ def test_end_completes_the_job_with_its_exit_status_and_leaves_the_step_alone():
 
 
 @pytest.mark.timeout(30)
-def test_fail_fails_the_job_with_its_exit_status_or_the_default_and_the_step_stays_completed():
+def test_fail_fails_the_job_with_its_exit_status_or_the_default_and_the_step_stays_completed(
+        run_job):
     transitions = [{"on": "RC4", "action": "fail", "exit-status": "BAD"},
                    {"on": "RC8", "action": "fail"}]
-    run = run_worker(command([exits("FS1", "RC4", transitions=transitions)]))
+    run = run_job(command([exits("FS1", "RC4", transitions=transitions)]))
     assert (run.ended["FS1"]["status"], run.ended["FS1"]["exit-status"]) == ("completed", "RC4")
     assert (run.status, run.exit_status, run.final["restart-position"]) == ("failed", "BAD", "FS1")
-    run = run_worker(command([exits("FS1", "RC8", transitions=transitions)]))
+    run = run_job(command([exits("FS1", "RC8", transitions=transitions)]))
     assert (run.status, run.exit_status) == ("failed", "FAILED")
 
 
 @pytest.mark.timeout(30)
-def test_stop_stops_the_job_and_its_restart_attribute_is_the_restart_position():
-    run = run_worker(command([
+def test_stop_stops_the_job_and_its_restart_attribute_is_the_restart_position(run_job):
+    run = run_job(command([
         step("A", EXIT, transitions=[{"on": "COMPLETED", "action": "stop", "restart": "C",
                                       "exit-status": "PAUSED"}]),
         step("B", EXIT), step("C", EXIT)]))
@@ -109,8 +110,8 @@ def test_stop_stops_the_job_and_its_restart_attribute_is_the_restart_position():
 
 
 @pytest.mark.timeout(30)
-def test_an_unhandled_exception_fails_the_job_even_when_the_step_has_a_next_attribute():
-    run = run_worker(command([step("A", FAIL, next="B"), step("B", EXIT)]))
+def test_an_unhandled_exception_fails_the_job_even_when_the_step_has_a_next_attribute(run_job):
+    run = run_job(command([step("A", FAIL, next="B"), step("B", EXIT)]))
     assert run.started == ["A"]
     assert (run.ended["A"]["status"], run.ended["A"]["exit-status"]) == (
         "failed", "ValueError: boom")
@@ -119,8 +120,8 @@ def test_an_unhandled_exception_fails_the_job_even_when_the_step_has_a_next_attr
 
 
 @pytest.mark.timeout(30)
-def test_a_failed_step_matches_FAILED_and_a_next_transition_lets_the_job_complete():
-    run = run_worker(command([
+def test_a_failed_step_matches_FAILED_and_a_next_transition_lets_the_job_complete(run_job):
+    run = run_job(command([
         step("Step1", FAIL, next="Step2", transitions=[
             {"on": "FAILED", "action": "next", "to": "Recovery"}, {"on": "*", "action": "fail"}]),
         step("Step2", EXIT), step("Recovery", EXIT)]))
@@ -130,8 +131,8 @@ def test_a_failed_step_matches_FAILED_and_a_next_transition_lets_the_job_complet
 
 
 @pytest.mark.timeout(30)
-def test_exit_statuses_default_to_the_batch_status_and_the_last_override_wins():
-    run = run_worker(command([
+def test_exit_statuses_default_to_the_batch_status_and_the_last_override_wins(run_job):
+    run = run_job(command([
         step("A", "eapp_batchlets.SetStatuses", props={"step_status": "SET", "returns": "RET"}),
         step("B", "eapp_batchlets.SetStatuses", props={"step_status": "MINE"}),
         step("C", "eapp_batchlets.SetStatuses", props={"job_status": "JOB-SAYS"}),
@@ -142,8 +143,8 @@ def test_exit_statuses_default_to_the_batch_status_and_the_last_override_wins():
 
 
 @pytest.mark.timeout(30)
-def test_a_flow_runs_its_elements_then_transitions_by_its_next_attribute():
-    run = run_worker(command([
+def test_a_flow_runs_its_elements_then_transitions_by_its_next_attribute(run_job):
+    run = run_job(command([
         flow("F", [step("F1", EXIT, next="F2"), step("F2", EXIT)], next="Z"),
         step("Y", EXIT), step("Z", EXIT)]))
     assert run.started == ["F1", "F2", "Z"]
@@ -151,8 +152,8 @@ def test_a_flow_runs_its_elements_then_transitions_by_its_next_attribute():
 
 
 @pytest.mark.timeout(30)
-def test_flow_transitions_match_the_exit_status_of_its_last_element():
-    run = run_worker(command([
+def test_flow_transitions_match_the_exit_status_of_its_last_element(run_job):
+    run = run_job(command([
         flow("F", [exits("F1", "FLOW-X")], next="Y",
              transitions=[{"on": "FLOW-?", "action": "next", "to": "Z"}]),
         step("Y", EXIT), step("Z", EXIT)]))
@@ -160,8 +161,8 @@ def test_flow_transitions_match_the_exit_status_of_its_last_element():
 
 
 @pytest.mark.timeout(30)
-def test_a_terminating_transition_inside_a_flow_ends_the_whole_job():
-    run = run_worker(command([
+def test_a_terminating_transition_inside_a_flow_ends_the_whole_job(run_job):
+    run = run_job(command([
         flow("F", [step("F1", EXIT, next="F2", transitions=[
             {"on": "COMPLETED", "action": "end", "exit-status": "FLOW-END"}]),
             step("F2", EXIT)], next="Z"),
@@ -171,8 +172,8 @@ def test_a_terminating_transition_inside_a_flow_ends_the_whole_job():
 
 
 @pytest.mark.timeout(30)
-def test_a_next_out_of_a_flow_fails_the_job():
-    run = run_worker(command([
+def test_a_next_out_of_a_flow_fails_the_job(run_job):
+    run = run_job(command([
         flow("F", [step("F1", EXIT, transitions=[{"on": "*", "action": "next", "to": "Z"}])]),
         step("Z", EXIT)]))
     assert run.started == ["F1"]
@@ -181,22 +182,22 @@ def test_a_next_out_of_a_flow_fails_the_job():
 
 
 @pytest.mark.timeout(30)
-def test_an_element_transitioned_to_twice_is_a_loop_that_fails_the_job():
-    run = run_worker(command([step("A", EXIT, next="B"), step("B", EXIT, next="A")]))
+def test_an_element_transitioned_to_twice_is_a_loop_that_fails_the_job(run_job):
+    run = run_job(command([step("A", EXIT, next="B"), step("B", EXIT, next="A")]))
     assert run.started == ["A", "B"]
     assert run.status == "failed" and run.exit_status.startswith("LoopError")
 
 
 @pytest.mark.timeout(30)
-def test_split_flows_run_in_parallel_then_the_split_transitions_by_next():
+def test_split_flows_run_in_parallel_then_the_split_transitions_by_next(run_job):
     flows = [flow(f"f{n}", [step(f"s{n}", SLEEP, props={"seconds": "0.5"})]) for n in range(4)]
     began = time.monotonic()
-    run = run_worker(command([{"type": "split", "id": "fan", "flows": flows, "next": "after"},
-                              {"type": "decision", "id": "after", "ref": "eapp_listeners.Echo",
-                               "properties": {"answer": "GATHERED"},
-                               "transitions": [{"on": "GATHERED", "action": "next",
-                                                "to": "last"}]},
-                              step("last", EXIT)]))
+    run = run_job(command([{"type": "split", "id": "fan", "flows": flows, "next": "after"},
+                           {"type": "decision", "id": "after", "ref": "eapp_listeners.Echo",
+                            "properties": {"answer": "GATHERED"},
+                            "transitions": [{"on": "GATHERED", "action": "next",
+                                             "to": "last"}]},
+                           step("last", EXIT)]))
     elapsed = time.monotonic() - began
     assert elapsed < 1.5, f"4 flows of 0.5 s took {elapsed:.2f} s"
     assert sorted(run.started[:4]) == ["s0", "s1", "s2", "s3"] and run.started[4:] == ["last"]
@@ -210,8 +211,8 @@ def test_split_flows_run_in_parallel_then_the_split_transitions_by_next():
 
 
 @pytest.mark.timeout(30)
-def test_a_failing_flow_fails_the_job_after_the_other_flows_finish():
-    run = run_worker(command([
+def test_a_failing_flow_fails_the_job_after_the_other_flows_finish(run_job):
+    run = run_job(command([
         {"type": "split", "id": "fan", "next": "after", "flows": [
             flow("f1", [step("bad", FAIL)]),
             flow("f2", [step("slow", SLEEP, props={"seconds": "0.3"})])]},
@@ -223,8 +224,9 @@ def test_a_failing_flow_fails_the_job_after_the_other_flows_finish():
 
 
 @pytest.mark.timeout(30)
-def test_a_decision_gets_the_previous_step_and_its_value_drives_transitions_and_exit_status():
-    run = run_worker(command([
+def test_a_decision_gets_the_previous_step_and_its_value_drives_transitions_and_exit_status(
+        run_job):
+    run = run_job(command([
         exits("A", "GO-B", next="choose"),
         {"type": "decision", "id": "choose", "ref": "eapp_listeners.Echo",
          "transitions": [{"on": "GO-A", "action": "next", "to": "ZA"},
@@ -236,8 +238,8 @@ def test_a_decision_gets_the_previous_step_and_its_value_drives_transitions_and_
 
 
 @pytest.mark.timeout(30)
-def test_a_decision_can_end_the_job_and_a_raising_decider_fails_it():
-    run = run_worker(command([
+def test_a_decision_can_end_the_job_and_a_raising_decider_fails_it(run_job):
+    run = run_job(command([
         step("A", EXIT, next="choose"),
         {"type": "decision", "id": "choose", "ref": "eapp_listeners.Echo",
          "properties": {"answer": "STOP-HERE"},
@@ -245,8 +247,8 @@ def test_a_decision_can_end_the_job_and_a_raising_decider_fails_it():
         step("B", EXIT)]))
     assert (run.status, run.exit_status, run.final["restart-position"]) == (
         "stopped", "STOP-HERE", "B")
-    run = run_worker(command([step("A", EXIT, next="choose"),
-                              {"type": "decision", "id": "choose",
-                               "ref": "eapp_listeners.Broken"}]))
+    run = run_job(command([step("A", EXIT, next="choose"),
+                           {"type": "decision", "id": "choose",
+                            "ref": "eapp_listeners.Broken"}]))
     assert (run.status, run.exit_status) == ("failed", "KeyError: 'no decision'")
     assert run.final["restart-position"] == "choose"

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.integration.engine_app.harness import command, restart, run_worker
+from tests.integration.engine_app.harness import command, restart
 
 PARTS = "eapp_partition"
 OBSERVERS = {"collector": {"ref": f"{PARTS}.Collector"}, "analyzer": {"ref": f"{PARTS}.Analyzer"},
@@ -28,9 +28,9 @@ def static_plan(count: int, threads: int | None = None) -> dict:
 
 
 @pytest.mark.timeout(30)
-def test_partitions_run_in_parallel_with_their_plan_properties_and_the_reducer_lifecycle():
+def test_partitions_run_in_parallel_with_their_plan_properties_and_the_reducer_lifecycle(run_job):
     began = time.monotonic()
-    run = run_worker(command([work_step(static_plan(4), seconds="0.5")]))
+    run = run_job(command([work_step(static_plan(4), seconds="0.5")]))
     elapsed = time.monotonic() - began
     assert elapsed < 1.5, f"4 partitions of 0.5 s took {elapsed:.2f} s"
     assert run.status == "completed" and run.started == ["work"]
@@ -49,23 +49,23 @@ def test_partitions_run_in_parallel_with_their_plan_properties_and_the_reducer_l
 
 
 @pytest.mark.timeout(30)
-def test_threads_bounds_how_many_partitions_run_at_once():
+def test_threads_bounds_how_many_partitions_run_at_once(run_job):
     began = time.monotonic()
-    run = run_worker(command([work_step(static_plan(4, threads=2), seconds="0.4")]))
+    run = run_job(command([work_step(static_plan(4, threads=2), seconds="0.4")]))
     elapsed = time.monotonic() - began
     assert run.status == "completed"
     assert 0.75 <= elapsed < 2.0, f"4 partitions of 0.4 s on 2 threads took {elapsed:.2f} s"
 
 
 @pytest.mark.timeout(30)
-def test_a_mapper_plan_drives_chunk_partitions_each_with_its_own_checkpoints():
+def test_a_mapper_plan_drives_chunk_partitions_each_with_its_own_checkpoints(run_job):
     step = {"id": "load", "partition": {"mapper": {"ref": f"{PARTS}.Mapper",
                                                    "properties": {"partitions": "3"}},
                                         **OBSERVERS},
             "chunk": {"reader": {"ref": "eapp_chunk.NumberReader",
                                  "properties": {"count": "#{partitionPlan['count']}"}},
                       "writer": {"ref": "eapp_chunk.FileWriter"}, "item-count": 2}}
-    run = run_worker(command([step]))
+    run = run_job(command([step]))
     assert run.status == "completed"
     assert run.messages("P ")[:2] == ["P begin", "P map_partitions"]
     metrics = run.ended["load"]["metrics"]
@@ -82,8 +82,8 @@ def test_a_mapper_plan_drives_chunk_partitions_each_with_its_own_checkpoints():
 
 
 @pytest.mark.timeout(30)
-def test_a_failed_partition_fails_the_step_after_the_others_and_the_reducer_rolls_back():
-    run = run_worker(command([work_step(static_plan(3), seconds="0.2", fail_partition="1")]))
+def test_a_failed_partition_fails_the_step_after_the_others_and_the_reducer_rolls_back(run_job):
+    run = run_job(command([work_step(static_plan(3), seconds="0.2", fail_partition="1")]))
     assert run.ended["work"]["status"] == "failed"
     assert (run.status, run.exit_status) == ("failed", "RuntimeError: partition 1 broke")
     calls = run.messages("P ")
@@ -94,9 +94,9 @@ def test_a_failed_partition_fails_the_step_after_the_others_and_the_reducer_roll
 
 
 @pytest.mark.timeout(30)
-def test_a_restart_runs_only_the_partitions_that_were_not_done():
+def test_a_restart_runs_only_the_partitions_that_were_not_done(run_job):
     step = work_step(static_plan(3), fail_partition="#{jobParameters['broken']}")
-    first = run_worker(command([step], parameters={"broken": "2"}))
+    first = run_job(command([step], parameters={"broken": "2"}))
     assert first.status == "failed"
     second = restart([first], parameters={"broken": ""})
     assert second.status == "completed"
@@ -105,22 +105,22 @@ def test_a_restart_runs_only_the_partitions_that_were_not_done():
 
 
 @pytest.mark.timeout(30)
-def test_partition_exit_statuses_reach_the_step_through_the_analyzer_only():
+def test_partition_exit_statuses_reach_the_step_through_the_analyzer_only(run_job):
     partition = {"mapper": {"ref": f"{PARTS}.DictMapper"},
                  "analyzer": {"ref": f"{PARTS}.SettingAnalyzer"}}
-    run = run_worker(command([work_step(partition)]))
+    run = run_job(command([work_step(partition)]))
     assert run.ended["work"]["exit-status"] == "DONE-0+DONE-1"
     assert run.status == "completed"
 
 
 @pytest.mark.timeout(30)
-def test_chunk_partitions_restart_from_their_own_checkpoints():
+def test_chunk_partitions_restart_from_their_own_checkpoints(run_job):
     step = {"id": "load", "partition": {"mapper": {"ref": f"{PARTS}.Mapper"}},
             "chunk": {"reader": {"ref": "eapp_chunk.NumberReader", "properties": {
                           "count": "#{partitionPlan['count']}",
                           "fail_at": "#{jobParameters['fail_at']}"}},
                       "writer": {"ref": "eapp_chunk.FileWriter"}, "item-count": 2}}
-    first = run_worker(command([step], parameters={"fail_at": "4"}))
+    first = run_job(command([step], parameters={"fail_at": "4"}))
     assert first.status == "failed"  # partitions 1 (6 items) and 2 (9 items) fail at item 4
     assert [p["partition"] for p in first.of("checkpoint") if p["done"]] == [0]
     second = restart([first], parameters={})

@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import json
-import os
 import platform
 
 import pytest
 
 from jsagent.engine.properties import Substitution
-from tests.integration.engine_app.harness import command, run_worker, step
+from tests.integration.engine_app.harness import command, step
 
 
 def substitution(parameters=None, scopes=(), plan=None) -> Substitution:
@@ -54,7 +53,7 @@ def test_outside_a_partition_partition_plan_resolves_to_the_empty_string():
 
 
 @pytest.mark.timeout(30)
-def test_properties_reach_artifacts_as_attributes_and_contexts_with_substitution():
+def test_properties_reach_artifacts_as_attributes_and_contexts_with_substitution(run_job):
     batchlet = {"ref": "eapp_batchlets.ShowProperties", "properties": {
         "names": "region,in.file,who,os_name,unset,home",
         "region": "#{jobProperties['region']}",
@@ -68,11 +67,7 @@ def test_properties_reach_artifacts_as_attributes_and_contexts_with_substitution
                                     "step.only": "yes"}}],
                    parameters={"day": "2026-11-28"},
                    properties={"region": "#{jobParameters['region']}?:EU;", "stem": "job"})
-    os.environ["ENGINE_TEST_HOME"] = "/srv/home"
-    try:
-        run = run_worker(body)
-    finally:
-        del os.environ["ENGINE_TEST_HOME"]
+    run = run_job(body)  # the worker's environment has ENGINE_TEST_HOME (harness.WORKER_ENV)
     (line,) = run.messages("PROPS ")
     shown = json.loads(line[len("PROPS "):])
     assert shown["own"] == {"region": "EU", "in.file": "EU-data-2026-11-28.csv", "who": "nobody",
@@ -83,14 +78,15 @@ def test_properties_reach_artifacts_as_attributes_and_contexts_with_substitution
 
 
 @pytest.mark.timeout(30)
-def test_partition_plan_properties_are_resolved_per_partition_in_step_and_artifact_properties():
+def test_partition_plan_properties_are_resolved_per_partition_in_step_and_artifact_properties(
+        run_job):
     body = command([{"id": "show", "properties": {"part": "p#{partitionPlan['n']}"},
                      "batchlet": {"ref": "eapp_batchlets.ShowProperties", "properties": {
                          "names": "file", "file": "file#{partitionPlan['n']}.txt"}},
                      "partition": {"plan": {"partitions": 2, "properties": [
                          {"n": "#{jobParameters['base']}0"}, {"n": "1"}]}}}],
                    parameters={"base": "b"})
-    run = run_worker(body)
+    run = run_job(body)
     shown = sorted((json.loads(line[len("PROPS "):]) for line in run.messages("PROPS ")),
                    key=lambda s: s["partition"])
     assert [(s["partition"], s["own"]["file"], s["step"]["part"]) for s in shown] == [
@@ -98,11 +94,11 @@ def test_partition_plan_properties_are_resolved_per_partition_in_step_and_artifa
 
 
 @pytest.mark.timeout(30)
-def test_a_ref_may_be_a_built_in_name_or_one_registered_by_a_loaded_module():
-    run = run_worker(command([step("A", "eapp_batchlets.Exit"),
-                              step("B", "eapp-hello")]))
+def test_a_ref_may_be_a_built_in_name_or_one_registered_by_a_loaded_module(run_job):
+    run = run_job(command([step("A", "eapp_batchlets.Exit"),
+                           step("B", "eapp-hello")]))
     assert run.ended["B"]["exit-status"] == "HELLO"
-    run = run_worker(command([step("A", "shell", props={"command": "true"})]))
+    run = run_job(command([step("A", "shell", props={"command": "true"})]))
     assert (run.status, run.ended["A"]["exit-status"]) == ("completed", "0")  # built in
-    run = run_worker(command([step("A", "no-such-name")]))
+    run = run_job(command([step("A", "no-such-name")]))
     assert run.exit_status.startswith("ValueError: batchlet ref 'no-such-name'")

@@ -9,7 +9,7 @@ import pytest
 from jsagent.commands import command_json, parse_start_command
 from jsagent.events import EVENT_TYPES
 from jsbus.errors import ValidationError
-from tests.integration.engine_app.harness import command, run_worker, step
+from tests.integration.engine_app.harness import command, step
 
 RESTART = {"previous-execution": 6, "position": "load",
            "steps": {"load": {"batch-status": "failed", "exit-status": "ValueError: bad row",
@@ -44,10 +44,11 @@ def test_the_document_is_checked_as_a_job_and_a_bad_restart_is_named():
 
 
 @pytest.mark.timeout(30)
-def test_event_shapes_of_a_run():
-    run = run_worker(command([step("A", "eapp_batchlets.CountRuns")]))
+def test_event_shapes_of_a_run(run_job):
+    run = run_job(command([step("A", "eapp_batchlets.CountRuns")]))
     assert {event["type"] for event in run.events} <= EVENT_TYPES
-    assert all(event["execution-id"] == 1 and event["time"].endswith("Z") for event in run.events)
+    assert all(event["execution-id"] == run.command["execution-id"]
+               and event["time"].endswith("Z") for event in run.events)
     ended = run.ended["A"]
     assert ended["metrics"]["read-count"] == 0 and len(ended["metrics"]) == 8
     assert ended["persistent-user-data"] == {"runs": 1}
@@ -56,8 +57,17 @@ def test_event_shapes_of_a_run():
 
 
 @pytest.mark.timeout(30)
-def test_an_invalid_document_fails_the_execution():
+def test_an_invalid_document_fails_the_execution_and_an_agent_refuses_it(run_job):
     body = command([step("A", "eapp_batchlets.Exit")])
     body["document"]["steps"][0]["start-limit"] = "many"
-    run = run_worker(body)
+    if run_job.mode == "agent":  # the agent checks the start command first: 400, nothing runs
+        execution_id = run_job.agent.fresh_id()
+        answer = run_job.agent.http.post("/executions",
+                                         json={**body, "execution-id": execution_id})
+        assert answer.status_code == 400
+        assert answer.json()["messages"] == [
+            "document: step A: start-limit must be a whole number >= 0"]
+        assert run_job.agent.http.put(f"/executions/{execution_id}/stop").status_code == 404
+        return
+    run = run_job(body)
     assert run.status == "failed" and "start-limit" in run.exit_status

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.engine_app.harness import command, restart, run_worker, step
+from tests.integration.engine_app.harness import command, restart, step
 
 EXIT = "eapp_batchlets.Exit"
 FAIL_IF_ASKED = {"fail": "#{jobParameters['fail']}?:no;"}
@@ -16,14 +16,14 @@ def fails_if_asked(step_id: str, **extra) -> dict:
 
 @pytest.mark.timeout(60)
 def test_a_chunk_failing_at_item_537_restarts_from_its_checkpoint_and_writes_each_item_once(
-        tmp_path):
+        run_job, tmp_path):
     out = tmp_path / "items.txt"
     load = {"id": "load", "chunk": {
         "reader": {"ref": "eapp_chunk.NumberReader",
                    "properties": {"count": "1000", "fail_at": "#{jobParameters['fail_at']}"}},
         "writer": {"ref": "eapp_chunk.FileWriter", "properties": {"path": str(out)}},
         "item-count": 100}}
-    first = run_worker(command([load], parameters={"fail_at": "537"}))
+    first = run_job(command([load], parameters={"fail_at": "537"}))
     assert (first.status, first.exit_status, first.final["restart-position"]) == (
         "failed", "ValueError: read failed at item 537", "load")
     assert [p["reader"] for p in first.of("checkpoint")] == [100, 200, 300, 400, 500]
@@ -45,22 +45,22 @@ def test_a_chunk_failing_at_item_537_restarts_from_its_checkpoint_and_writes_eac
 
 
 @pytest.mark.timeout(30)
-def test_a_restart_begins_at_the_restart_position_and_skips_completed_steps():
-    first = run_worker(command([step("A", EXIT, next="B"), fails_if_asked("B", next="C"),
-                                step("C", EXIT)], parameters={"fail": "yes"}))
+def test_a_restart_begins_at_the_restart_position_and_skips_completed_steps(run_job):
+    first = run_job(command([step("A", EXIT, next="B"), fails_if_asked("B", next="C"),
+                             step("C", EXIT)], parameters={"fail": "yes"}))
     assert (first.status, first.final["restart-position"]) == ("failed", "B")
     second = restart([first], parameters={"fail": "no"})
     assert second.started == ["B", "C"] and second.status == "completed"
 
 
 @pytest.mark.timeout(30)
-def test_a_completed_step_is_not_run_again_and_transitions_on_its_earlier_exit_status():
+def test_a_completed_step_is_not_run_again_and_transitions_on_its_earlier_exit_status(run_job):
     steps = [step("A", EXIT, props={"status": "#{jobParameters['route']}"}, transitions=[
                  {"on": "ROUTE-B", "action": "next", "to": "B"},
                  {"on": "*", "action": "next", "to": "C"}]),
              fails_if_asked("B"), step("C", EXIT)]
     body = command(steps, parameters={"route": "ROUTE-B", "fail": "yes"})
-    first = run_worker(body)
+    first = run_job(body)
     assert first.started == ["A", "B"] and first.status == "failed"
     first.final["restart-position"] = None  # restart from the first element, as JSR-352 says
     second = restart([first], parameters={"route": "ROUTE-C", "fail": "no"})
@@ -69,10 +69,10 @@ def test_a_completed_step_is_not_run_again_and_transitions_on_its_earlier_exit_s
 
 
 @pytest.mark.timeout(30)
-def test_a_completed_step_whose_transition_failed_the_job_fails_it_again_on_restart():
+def test_a_completed_step_whose_transition_failed_the_job_fails_it_again_on_restart(run_job):
     steps = [step("A", EXIT, transitions=[{"on": "COMPLETED", "action": "fail",
                                            "exit-status": "NOT-AGAIN"}]), step("B", EXIT)]
-    first = run_worker(command(steps))
+    first = run_job(command(steps))
     assert (first.status, first.exit_status) == ("failed", "NOT-AGAIN")
     second = restart([first])
     assert second.started == []
@@ -80,10 +80,10 @@ def test_a_completed_step_whose_transition_failed_the_job_fails_it_again_on_rest
 
 
 @pytest.mark.timeout(30)
-def test_allow_start_if_complete_runs_a_completed_step_again_with_its_user_data():
+def test_allow_start_if_complete_runs_a_completed_step_again_with_its_user_data(run_job):
     steps = [step("A", "eapp_batchlets.CountRuns", next="B", allow_start_if_complete=True),
              fails_if_asked("B")]
-    first = run_worker(command(steps, parameters={"fail": "yes"}))
+    first = run_job(command(steps, parameters={"fail": "yes"}))
     assert first.ended["A"]["persistent-user-data"] == {"runs": 1}
     first.final["restart-position"] = None
     second = restart([first], parameters={"fail": "no"})
@@ -93,9 +93,9 @@ def test_allow_start_if_complete_runs_a_completed_step_again_with_its_user_data(
 
 
 @pytest.mark.timeout(30)
-def test_start_limit_counts_earlier_starts_and_fails_the_job_when_reached():
+def test_start_limit_counts_earlier_starts_and_fails_the_job_when_reached(run_job):
     steps = [fails_if_asked("A", start_limit=2)]
-    first = run_worker(command(steps, parameters={"fail": "yes"}))
+    first = run_job(command(steps, parameters={"fail": "yes"}))
     second = restart([first], parameters={"fail": "yes"})
     assert second.started == ["A"] and second.status == "failed"
     third = restart([first, second], parameters={"fail": "no"})
@@ -106,20 +106,20 @@ def test_start_limit_counts_earlier_starts_and_fails_the_job_when_reached():
 
 
 @pytest.mark.timeout(30)
-def test_a_stop_transition_restarts_at_its_restart_element():
+def test_a_stop_transition_restarts_at_its_restart_element(run_job):
     steps = [step("A", EXIT, next="B", transitions=[
                  {"on": "COMPLETED", "action": "stop", "restart": "C"}]),
              step("B", EXIT), step("C", EXIT)]
-    first = run_worker(command(steps))
+    first = run_job(command(steps))
     assert (first.status, first.final["restart-position"]) == ("stopped", "C")
     second = restart([first])
     assert second.started == ["C"] and second.status == "completed"
 
 
 @pytest.mark.timeout(30)
-def test_a_job_that_is_not_restartable_refuses_a_restart():
-    first = run_worker(command([fails_if_asked("A")], parameters={"fail": "yes"},
-                               restartable=False))
+def test_a_job_that_is_not_restartable_refuses_a_restart(run_job):
+    first = run_job(command([fails_if_asked("A")], parameters={"fail": "yes"},
+                            restartable=False))
     second = restart([first], parameters={"fail": "no"})
     assert second.started == []
     assert (second.status, second.exit_status) == ("failed",

@@ -1,6 +1,7 @@
-"""Stopping in the real worker: SIGTERM or the end of stdin calls a running batchlet's stop()
-and ends a chunk at its chunk boundary; the job then ends STOPPED and restarts where it was
-(runtime 11.13, docs/protocol.md)."""
+"""Stopping: SIGTERM or the end of stdin calls a running batchlet's stop() and ends a chunk at
+its chunk boundary; the job then ends STOPPED and restarts where it was (runtime 11.13,
+docs/protocol.md). On an agent the stop is ``PUT /executions/{id}/stop`` (the agent sends the
+worker SIGTERM)."""
 from __future__ import annotations
 
 import pytest
@@ -8,23 +9,22 @@ import pytest
 from tests.integration.engine_app.harness import command, restart, run_worker, step
 
 
-def terminate_on(message: str, count: int = 1):
-    """An ``on_event`` that sends SIGTERM once ``count`` log lines equal to ``message`` came."""
+def stop_on(message: str, count: int = 1):
+    """A ``stop_when``: stop the job once ``count`` log lines equal to ``message`` came."""
     seen = []
 
-    def on_event(event, proc):
+    def stop_when(event) -> bool:
         if event["type"] == "log" and event["message"] == message:
             seen.append(event)
-            if len(seen) == count:
-                proc.terminate()
-    return on_event
+        return len(seen) >= count
+    return stop_when
 
 
 @pytest.mark.timeout(30)
-def test_sigterm_calls_stop_on_the_running_batchlet_and_the_job_stops_there():
-    run = run_worker(command([step("wait", "eapp_batchlets.WaitForStop", next="after"),
-                              step("after", "eapp_batchlets.Exit")]),
-                     on_event=terminate_on("waiting"))
+def test_sigterm_calls_stop_on_the_running_batchlet_and_the_job_stops_there(run_job):
+    run = run_job(command([step("wait", "eapp_batchlets.WaitForStop", next="after"),
+                           step("after", "eapp_batchlets.Exit")]),
+                  stop_when=stop_on("waiting"))
     assert run.messages("stop() called", step="wait") == ["stop() called"]
     assert (run.ended["wait"]["status"], run.ended["wait"]["exit-status"]) == (
         "stopped", "WOKEN")
@@ -36,6 +36,7 @@ def test_sigterm_calls_stop_on_the_running_batchlet_and_the_job_stops_there():
 
 @pytest.mark.timeout(30)
 def test_the_end_of_stdin_stops_the_job_as_the_agent_is_gone():
+    # worker only: an agent closes its workers' stdin only when it is gone itself
     def close_stdin(event, proc):
         if event["type"] == "log" and event["message"] == "waiting":
             proc.stdin.close()
@@ -46,7 +47,8 @@ def test_the_end_of_stdin_stops_the_job_as_the_agent_is_gone():
 
 
 @pytest.mark.timeout(30)
-def test_sigterm_stops_a_chunk_at_the_chunk_boundary_and_a_restart_goes_on_from_there(tmp_path):
+def test_sigterm_stops_a_chunk_at_the_chunk_boundary_and_a_restart_goes_on_from_there(
+        run_job, tmp_path):
     out = tmp_path / "items.txt"
     load = {"id": "load", "chunk": {
         "reader": {"ref": "eapp_chunk.NumberReader",
@@ -54,8 +56,8 @@ def test_sigterm_stops_a_chunk_at_the_chunk_boundary_and_a_restart_goes_on_from_
                                   "remember": "yes"}},
         "writer": {"ref": "eapp_chunk.FileWriter", "properties": {"path": str(out)}},
         "item-count": 10}}
-    first = run_worker(command([load], parameters={"block": "25"}),
-                       on_event=terminate_on("blocking at 25"))
+    first = run_job(command([load], parameters={"block": "25"}),
+                    stop_when=stop_on("blocking at 25"))
     # the current item is finished and the chunk in progress (21..25) written and committed
     assert first.messages("write ") == [f"write {list(range(1, 11))}",
                                         f"write {list(range(11, 21))}",
@@ -73,22 +75,22 @@ def test_sigterm_stops_a_chunk_at_the_chunk_boundary_and_a_restart_goes_on_from_
 
 
 @pytest.mark.timeout(30)
-def test_a_stop_reaches_every_flow_of_a_split_and_the_split_is_the_restart_position():
+def test_a_stop_reaches_every_flow_of_a_split_and_the_split_is_the_restart_position(run_job):
     flows = [{"type": "flow", "id": f"f{n}",
               "steps": [step(f"w{n}", "eapp_batchlets.WaitForStop")]} for n in range(2)]
-    run = run_worker(command([{"type": "split", "id": "fan", "flows": flows, "next": "after"},
-                              step("after", "eapp_batchlets.Exit")]),
-                     on_event=terminate_on("waiting", count=2))
+    run = run_job(command([{"type": "split", "id": "fan", "flows": flows, "next": "after"},
+                           step("after", "eapp_batchlets.Exit")]),
+                  stop_when=stop_on("waiting", count=2))
     assert {run.ended[f"w{n}"]["status"] for n in range(2)} == {"stopped"}
     assert (run.status, run.final["restart-position"]) == ("stopped", "fan")
     assert "after" not in run.started
 
 
 @pytest.mark.timeout(30)
-def test_a_stop_calls_stop_on_each_running_partition():
+def test_a_stop_calls_stop_on_each_running_partition(run_job):
     work = {"id": "work", "batchlet": {"ref": "eapp_batchlets.WaitForStop"},
             "partition": {"plan": {"partitions": 3}}}
-    run = run_worker(command([work]), on_event=terminate_on("waiting", count=3))
+    run = run_job(command([work]), stop_when=stop_on("waiting", count=3))
     assert run.messages("stop() called", step="work") == ["stop() called"] * 3
     assert run.ended["work"]["status"] == "stopped" and run.status == "stopped"
     assert not [p for p in run.of("checkpoint") if p["done"]]

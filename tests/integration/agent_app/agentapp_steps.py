@@ -72,7 +72,11 @@ class IgnoresStop(Batchlet):
     """Ignores SIGTERM and stop(): only SIGKILL ends it."""
 
     def process(self):
+        import subprocess
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        # a command in a session of its own, as the shell batchlet starts them
+        child = subprocess.Popen(["sleep", "300"], start_new_session=True)
+        print(f"child pid {child.pid}", flush=True)
         print("ignoring stop", flush=True)
         threading.Event().wait(60)  # nothing sets it: only SIGKILL ends this step
         return "NEVER"

@@ -1,0 +1,137 @@
+"""A fake standing in for the bus, used where a test needs every raw event the agent sends.
+
+The real bus (``jsbus serve``) stores events and shows them through its API; the agent tests
+and the agent mode of the engine semantics tests need more: every event exactly as the agent
+posted it (its ``seq``, the batches, a refused batch sent again), and a hook per event. The
+real bus is covered end to end by ``tests/e2e``.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+
+FINAL_STATUSES = frozenset({"completed", "failed", "stopped"})
+
+
+class FakeBus:
+    """Stands in for the bus: on 127.0.0.1, it records the heartbeats and event batches an
+    agent posts (answering 200), and can answer 500 to event batches for a while.
+
+    ``watch(execution_id, callback)`` calls ``callback(event)`` for each event of that
+    execution, in the order the agent sent them, before the batch that carried it is answered.
+    """
+
+    def __init__(self):
+        self.heartbeats: list[dict] = []
+        self.events: list[dict] = []
+        self.rejected_batches = 0
+        self._fail_events = 0
+        self._refusals: list[list] = []  # [predicate, batches left]
+        self._by_execution: dict[Any, list[dict]] = {}
+        self._finals: dict[Any, dict] = {}
+        self._watchers: dict[Any, Callable[[dict], None]] = {}
+        self._cond = threading.Condition()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def _handler_class(self):
+        bus = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                status, answer = bus.record(self.path, body)
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        return Handler
+
+    def record(self, path: str, body: dict) -> tuple[int, dict]:
+        with self._cond:
+            if path.endswith("/heartbeat"):
+                self.heartbeats.append(body)
+                self._cond.notify_all()
+                return 200, {"lease": 15}
+            if self._refuse(body["events"]):
+                self.rejected_batches += 1
+                return 500, {"messages": ["the fake bus is down"]}
+            watched = []
+            for event in body["events"]:
+                self.events.append(event)
+                execution_id = event.get("execution-id")
+                self._by_execution.setdefault(execution_id, []).append(event)
+                if event.get("type") == "execution" and event.get("status") in FINAL_STATUSES:
+                    self._finals.setdefault(execution_id, event)
+                if execution_id in self._watchers:
+                    watched.append((self._watchers[execution_id], event))
+            self._cond.notify_all()
+        for callback, event in watched:  # unlocked: a callback may call the agent
+            callback(event)
+        return 200, {"applied": len(body["events"])}
+
+    def _refuse(self, batch: list[dict]) -> bool:  # with self._cond held
+        if self._fail_events > 0:
+            self._fail_events -= 1
+            return True
+        for refusal in self._refusals:
+            predicate, left = refusal
+            if left > 0 and any(predicate(event) for event in batch):
+                refusal[1] -= 1
+                return True
+        return False
+
+    def fail_events(self, batches: int) -> None:
+        """Answer 500 to the next ``batches`` event posts."""
+        with self._cond:
+            self._fail_events = batches
+
+    def refuse(self, predicate: Callable[[dict], bool], batches: int) -> None:
+        """Answer 500 to the next ``batches`` event posts that carry an event ``predicate``
+        accepts (the agent sends such a batch again until it is answered 2xx)."""
+        with self._cond:
+            self._refusals.append([predicate, batches])
+
+    def watch(self, execution_id: Any, callback: Callable[[dict], None]) -> None:
+        """Call ``callback(event)`` for each event of ``execution_id`` from now on."""
+        with self._cond:
+            self._watchers[execution_id] = callback
+
+    def unwatch(self, execution_id: Any) -> None:
+        with self._cond:
+            self._watchers.pop(execution_id, None)
+
+    def wait_for(self, predicate: Callable[[], Any], timeout: float = 30) -> Any:
+        """Wait until ``predicate()`` (called with the bus locked) is truthy; return it."""
+        with self._cond:
+            result = self._cond.wait_for(predicate, timeout)
+        assert result, "the fake bus did not get what the test waited for"
+        return result
+
+    def execution_events(self, execution_id: Any) -> list[dict]:
+        """The events of one execution, in the order they arrived."""
+        with self._cond:
+            return list(self._by_execution.get(execution_id, ()))
+
+    def final_event(self, execution_id: Any, timeout: float = 30) -> dict:
+        """Wait for the final execution event (completed, failed, stopped) of an execution."""
+        return self.wait_for(lambda: self._finals.get(execution_id), timeout)
+
+    def has_final(self, execution_id: Any, timeout: float) -> bool:
+        """Like :meth:`final_event`, but False instead of an assertion error on timeout."""
+        with self._cond:
+            return self._cond.wait_for(lambda: execution_id in self._finals, timeout)
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
