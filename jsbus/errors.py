@@ -64,3 +64,11 @@ class ExecutionNotFound(NotFound):
 
 class AgentNotFound(NotFound):
     kind = "agent"
+
+
+class CalendarNotFound(NotFound):
+    kind = "calendar"
+
+
+class ScheduleNotFound(NotFound):
+    kind = "schedule"

@@ -97,6 +97,7 @@ class Job:
     definition: JobDefinition
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    exclusive: bool = False  # the original's job/exclusive?: no second active execution
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,8 @@ class JobExecution:
     instance_id: int | None = None  # the id of the instance's first execution
     restart_position: str | None = None  # where a restart of this execution begins
     restarted_from: int | None = None  # the execution this one restarts
+    not_before: datetime | None = None  # a scheduled execution starts at its slot, not earlier
+    slot: datetime | None = None  # the schedule's fire slot that created it (UTC)
 
 
 @dataclass(frozen=True)
@@ -203,3 +206,67 @@ class StartCommand:
     parameters: dict[str, str]
     classpath: tuple[str, ...]
     restart: dict[str, Any] | None = None  # docs/protocol.md: what a restart resumes from
+    not_before: str | None = None  # RFC 3339: the worker starts the job at this time, not before
+
+
+class MisfirePolicy(str, enum.Enum):
+    """What a schedule does with the slots it missed while no bus could fire them."""
+
+    FIRE_ONCE_NOW = "fire-once-now"  # the latest missed slot fires now, the others are recorded
+    SKIP = "skip"  # every missed slot is recorded, none fires
+    FIRE_ALL = "fire-all"  # every missed slot fires (at most ``scheduler.max_catch_up``)
+
+
+class OverlapPolicy(str, enum.Enum):
+    """What a scheduled fire does while an execution of its job is still active."""
+
+    ALLOW = "allow"
+    SKIP = "skip"  # recorded in the ledger as skipped (overlap)
+    QUEUE_ONE = "queue-one"  # at most one waiting execution; further fires are skipped
+
+
+class SlotStatus(str, enum.Enum):
+    FIRED = "fired"
+    MISSED = "missed"  # not fired: the reason says why (bus down, paused, calendar, overlap...)
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """A business calendar: holidays, weekly holidays (Sunday first) and the time of day a
+    business day starts (times before it belong to the previous day)."""
+
+    name: str
+    holidays: tuple[str, ...] = ()  # ISO dates, "2015-07-20"
+    weekly_holidays: tuple[bool, ...] = (False,) * 7  # Sunday, Monday, ... Saturday
+    day_start: str = "00:00"  # HH:MM
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Schedule:
+    app: str
+    job: str
+    cron: str  # Quartz notation
+    time_zone: str = "UTC"  # IANA name
+    calendar: str | None = None
+    substitution: bool = False
+    misfire_policy: MisfirePolicy = MisfirePolicy.FIRE_ONCE_NOW
+    overlap_policy: OverlapPolicy = OverlapPolicy.ALLOW
+    paused: bool = False
+    last_slot: datetime | None = None  # the latest slot the scheduler has dealt with (UTC)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class FireSlot:
+    """One row of the fire-slot ledger: a slot fires at most once, or says why it did not."""
+
+    app: str
+    job: str
+    slot: datetime  # UTC
+    status: SlotStatus
+    reason: str | None = None
+    execution_id: int | None = None
+    recorded_at: datetime | None = None

@@ -14,8 +14,9 @@ import abc
 from datetime import datetime
 from typing import Iterable, Sequence
 
-from jsbus.model import (AgentInfo, Application, BatchStatus, Checkpoint, Job, JobDefinition,
-                         JobExecution, JobStats, LogRecord, StepExecution)
+from jsbus.model import (AgentInfo, Application, BatchStatus, Calendar, Checkpoint, FireSlot, Job,
+                         JobDefinition, JobExecution, JobStats, LogRecord, Schedule, SlotStatus,
+                         StepExecution)
 
 
 class LeaderLock(abc.ABC):
@@ -87,12 +88,15 @@ class Storage(abc.ABC):
     # -- executions --------------------------------------------------------------------------
     @abc.abstractmethod
     def create_execution(self, app: str, job: str, parameters: dict[str, str],
-                         now: datetime, restart_of: int | None = None) -> JobExecution:
+                         now: datetime, restart_of: int | None = None,
+                         not_before: datetime | None = None,
+                         slot: datetime | None = None) -> JobExecution:
         """A new execution; the job must exist.
 
         A first run is ``undispatched`` and starts a new job instance (its ``instance_id`` is
         its own id). ``restart_of`` names an execution of the same job whose instance the new
         one continues: it is then ``unrestarted`` with that execution's ``instance_id``.
+        ``not_before`` and ``slot`` are stored for scheduled executions.
         """
 
     @abc.abstractmethod
@@ -188,3 +192,72 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def agent_executions(self, instance_id: str, limit: int = 20) -> list[JobExecution]:
         """The agent's most recent executions, newest first (no steps)."""
+
+    # -- job settings ------------------------------------------------------------------------
+    @abc.abstractmethod
+    def set_job_exclusive(self, app: str, name: str, exclusive: bool) -> Job: ...
+
+    @abc.abstractmethod
+    def active_executions(self, app: str, job: str) -> list[JobExecution]:
+        """The job's executions that wait or run (not final), oldest first (no steps)."""
+
+    # -- calendars ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    def save_calendar(self, calendar: Calendar) -> tuple[Calendar, bool]:
+        """Create or replace the calendar of that name; returns (calendar, created)."""
+
+    @abc.abstractmethod
+    def get_calendar(self, name: str) -> Calendar: ...
+
+    @abc.abstractmethod
+    def list_calendars(self) -> list[Calendar]:
+        """By name."""
+
+    @abc.abstractmethod
+    def delete_calendar(self, name: str) -> None:
+        """Raise ``Conflict`` when a schedule uses it (nothing is deleted then)."""
+
+    # -- schedules ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    def save_schedule(self, schedule: Schedule) -> Schedule:
+        """Create or replace the schedule of (app, job); the job (and the calendar, when named)
+        must exist. ``last_slot`` is kept from the schedule it replaces unless given."""
+
+    @abc.abstractmethod
+    def get_schedule(self, app: str, job: str) -> Schedule: ...
+
+    @abc.abstractmethod
+    def list_schedules(self, calendar: str | None = None) -> list[Schedule]:
+        """All schedules (paused too); only those using ``calendar`` when given."""
+
+    @abc.abstractmethod
+    def delete_schedule(self, app: str, job: str) -> None:
+        """Delete the schedule; its ledger rows stay (they are history)."""
+
+    @abc.abstractmethod
+    def set_schedule_paused(self, app: str, job: str, paused: bool) -> Schedule: ...
+
+    @abc.abstractmethod
+    def advance_schedule(self, app: str, job: str, slot: datetime) -> None:
+        """Set ``last_slot`` to ``slot`` unless it is already later (never moves back)."""
+
+    # -- the fire-slot ledger ----------------------------------------------------------------
+    @abc.abstractmethod
+    def claim_slot(self, app: str, job: str, slot: datetime, now: datetime) -> bool:
+        """Insert the ledger row (``fired``) of this slot; False when the slot has a row already
+        (another bus process fired it or recorded it). One atomic statement."""
+
+    @abc.abstractmethod
+    def record_slot(self, slot: FireSlot) -> bool:
+        """Insert a ``missed`` row with its reason unless the slot has a row; True if written."""
+
+    @abc.abstractmethod
+    def set_slot_outcome(self, app: str, job: str, slot: datetime, *,
+                         status: SlotStatus | None = None, reason: str | None = None,
+                         execution_id: int | None = None) -> None:
+        """Fill in what came of a claimed slot (its execution, or why it did not run)."""
+
+    @abc.abstractmethod
+    def list_slots(self, app: str, job: str, offset: int = 0,
+                   limit: int = 20) -> tuple[list[FireSlot], int]:
+        """Newest slot first, and the total count."""
