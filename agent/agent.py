@@ -20,6 +20,8 @@ from jsagent.runtime import ExecutionRuntime, RunningCount, Shutdown, StartExecu
 from jsagent.server import AgentServer, create_app
 from jsagent.spec import WILDCARD_HOSTS, AgentDocument
 from jsagent.stats import HostStats
+from jsagent.workerproc import WorkerProcess
+from jsagent.zygote import ZygoteClient
 from jsbus import __version__
 from jsbus.config import Config, split_bind, user_data_dir
 from jsbus.errors import ConfigurationError
@@ -27,11 +29,18 @@ from jsbus.model import StartCommand
 
 log = logging.getLogger(__name__)
 DEFAULT_PORT = 4510
+ZYGOTE_READY_TIMEOUT = 15.0  # seconds start() waits for the zygote's imports
 
 
 def work_dir(config: Config) -> Path:
     """``agent.work_dir``, else ``$XDG_DATA_HOME/jsagent``, else ``~/.local/share/jsagent``."""
     return user_data_dir(config.get("agent.work_dir"), "jsagent")
+
+
+def zygote_enabled() -> bool:
+    """Workers are forked by a zygote unless ``JSAGENT_ZYGOTE`` is 0 (or false, no, off)."""
+    return os.environ.get("JSAGENT_ZYGOTE", "1").strip().lower() not in ("0", "false", "no",
+                                                                         "off")
 
 
 def capacity(config: Config) -> int:
@@ -55,15 +64,19 @@ class Agent:
         self.reporter: EventReporter | None = None
         self.heartbeat: Heartbeat | None = None
         self.server: AgentServer | None = None
+        self.zygote: ZygoteClient | None = None
 
     def start(self) -> None:
-        """Start the runtime, listen, heartbeat, then advertise (unless discovery is off)."""
+        """Start the zygote and the runtime, listen, heartbeat, then advertise (unless
+        discovery is off)."""
         cfg = self.config
+        if zygote_enabled():  # its imports run while the rest starts
+            self.zygote = ZygoteClient(cwd=str(self.work_dir)).start()
         self.reporter = EventReporter(self.instance_id, cfg.get("agent.bus"),
                                       bus_client(self._timeout), cfg.get("agent.event_batch"))
         self._runtime = ExecutionRuntime.start(
             self.reporter.emit, self.capacity, float(cfg.get("agent.stop_grace")),
-            idle=self.idle, work_dir=str(self.work_dir))
+            launch=self._launch, idle=self.idle, work_dir=str(self.work_dir))
         host, port = split_bind(cfg.get("agent.bind"), DEFAULT_PORT)
         self.server = AgentServer(create_app(self), host, port)
         self._document = AgentDocument(
@@ -72,6 +85,8 @@ class Agent:
             HostStats())
         self.heartbeat = Heartbeat(self.reporter, self._document.render,
                                    bus_client(self._timeout), cfg.get("agent.heartbeat_interval"))
+        if self.zygote is not None and not self.zygote.wait_ready(ZYGOTE_READY_TIMEOUT):
+            log.warning("the zygote is not ready; workers start as fresh processes until it is")
         self.server.start()
         self.reporter.start()
         self.heartbeat.start()
@@ -79,6 +94,10 @@ class Agent:
                  extra={"plain": True})
         if cfg.get("discovery.enabled"):
             self._advertise(host)
+
+    def _launch(self, execution_id: int, command: bytes, notify) -> WorkerProcess:
+        return WorkerProcess(execution_id, command, notify, cwd=str(self.work_dir),
+                             zygote=self.zygote)
 
     def _advertise(self, bind_host: str) -> None:
         from jsbus.plugins import PluginHost  # plugins load only when discovery is on
@@ -118,6 +137,8 @@ class Agent:
             self.server.close()
         if self._runtime is not None:
             self._runtime.stop(timeout=self._timeout)
+        if self.zygote is not None:
+            self.zygote.close()
 
     # --- AgentControl, called from HTTP threads ------------------------------------------
 

@@ -3,11 +3,38 @@ line of JSON the worker child reads first on its stdin (``docs/protocol.md``).""
 from __future__ import annotations
 
 import json
+import re
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from jsbus.errors import JobDefinitionError, ValidationError
 from jsbus.jsl.codec import job_from_document
 from jsbus.model import StartCommand
+
+
+# RFC 3339 date-time (section 5.6): a full date, a time with seconds, an offset (Z or +hh:mm).
+RFC3339 = re.compile(r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d+))?"
+                     r"([Zz]|[+-]\d{2}:\d{2})")
+
+
+def not_before_utc(value: Any) -> str:
+    """``not-before`` as an RFC 3339 UTC time (``2026-11-28T22:24:55.123Z``; microseconds when
+    given; a finer fraction is rounded up: never earlier than asked); ValueError when it is not
+    an RFC 3339 time."""
+    match = RFC3339.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(f"not-before must be an RFC 3339 time, not {value!r}")
+    date, clock, digits, offset = match.groups()
+    digits = digits or ""
+    offset = "+00:00" if offset in ("Z", "z") else offset
+    try:
+        parsed = datetime.fromisoformat(f"{date}T{clock}.{(digits + '000000')[:6]}{offset}")
+    except ValueError:
+        raise ValueError(f"not-before must be an RFC 3339 time, not {value!r}") from None
+    if digits[6:].strip("0"):
+        parsed += timedelta(microseconds=1)
+    text = parsed.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    return (text[:-3] if text.endswith("000") else text) + "Z"
 
 
 def _problems_of(error: JobDefinitionError) -> list[str]:
@@ -74,13 +101,19 @@ def _check_fields(body: dict[str, Any], messages: list[str]) -> None:
         messages.append("classpath must be a list of strings")
     _check_document(body.get("document"), messages)
     _check_restart(body.get("restart"), messages)
+    if body.get("not-before") is not None:
+        try:
+            not_before_utc(body["not-before"])
+        except ValueError as exc:
+            messages.append(str(exc))
 
 
 def parse_start_command(body: Any) -> StartCommand:
     """A ``StartCommand`` from a decoded JSON body; ``ValidationError`` names every bad field.
 
     ``document`` must read as a job (``jsbus.jsl.codec.job_from_document``); ``restart`` is
-    optional (absent on a first run).
+    optional (absent on a first run); ``not-before`` is optional (an RFC 3339 time, kept in
+    UTC: the worker runs no job code before it).
     """
     if not isinstance(body, dict):
         raise ValidationError("the body must be a JSON object")
@@ -93,7 +126,9 @@ def parse_start_command(body: Any) -> StartCommand:
     return StartCommand(execution_id=body["execution-id"], app=body["app"], job=body["job"],
                         document=body["document"], parameters=parameters,
                         classpath=tuple(body.get("classpath") or ()),
-                        restart=body.get("restart"))
+                        restart=body.get("restart"),
+                        not_before=None if body.get("not-before") is None
+                        else not_before_utc(body["not-before"]))
 
 
 def command_json(command: StartCommand) -> bytes:
@@ -106,4 +141,7 @@ def command_json(command: StartCommand) -> bytes:
     restart = getattr(command, "restart", None)
     if restart is not None:
         body["restart"] = restart
+    not_before = getattr(command, "not_before", None)
+    if not_before is not None:
+        body["not-before"] = not_before
     return json.dumps(body, separators=(",", ":"), default=str).encode()

@@ -10,16 +10,25 @@ job: running batchlets get ``stop()``, chunks stop at the end of the current chu
 A start command that is not ended by a newline (all of stdin, then end of file: how the seed's
 agent fed its worker) runs without a control channel: checkpoints are not waited for and the
 end of stdin is not a stop.
+
+A start command with ``"not-before"`` (RFC 3339) runs no job code before that time: the worker
+waits (a stop ends the wait: the execution ends ``stopped``), then emits ``started``.
+
+The entry point is :func:`run`: ``python -m jsagent.worker`` calls it (:func:`main`), and so
+does a child forked by the zygote (``jsagent.zygote``), which imported all of this up front.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
 import signal
 import sys
 import threading
-from typing import Any, BinaryIO
+import time
+from datetime import datetime, timezone
+from typing import Any, BinaryIO, Callable
 from urllib.parse import unquote, urlparse
 
 from jsagent.capture import EventLogHandler, EventSink, LineStream, StepTag
@@ -44,6 +53,25 @@ def classpath_dirs(entries: list[str]) -> tuple[list[str], list[str]]:
     return dirs, skipped
 
 
+MAX_WAIT_STEP = 0.5  # seconds: how long a not-before wait trusts the wall clock it started from
+
+
+def parse_not_before(value: Any) -> datetime | None:
+    """A start command's ``not-before`` (RFC 3339 with an offset) as an aware UTC datetime;
+    None when absent; ValueError when it is not such a time."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"not-before must be an RFC 3339 time, not {value!r}")
+    try:
+        parsed = datetime.fromisoformat(value.replace("z", "Z").replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"not-before must be an RFC 3339 time, not {value!r}") from None
+    if parsed.tzinfo is None:
+        raise ValueError(f"not-before must be an RFC 3339 time with an offset (Z), not {value!r}")
+    return parsed.astimezone(timezone.utc)
+
+
 class WorkerRun:
     """Runs the job of one start command, reporting through ``sink``."""
 
@@ -56,6 +84,9 @@ class WorkerRun:
         self.execution: Execution | None = None
         self._stop_early = threading.Event()
         self._lock = threading.Lock()
+        self._prepared = False
+        self._bad_document: Exception | None = None
+        self._skipped: list[str] | None = None
 
     def request_stop(self) -> None:
         """Stop the job (called on a thread of its own: it calls batchlets' ``stop()``)."""
@@ -66,14 +97,46 @@ class WorkerRun:
             execution.stop.request()
 
     def run(self) -> None:
-        """Emit ``started``, run the job, emit the final execution event."""
+        """Wait for ``not-before``, emit ``started``, run the job, emit the final execution
+        event. A stop during the wait ends the execution ``stopped`` without running anything."""
+        try:
+            not_before = parse_not_before(self.command.get("not-before"))
+        except ValueError as exc:
+            self._log("ERROR", f"the start command is not valid: {exc}")
+            self.sink.emit(execution_event(self.execution_id, "failed",
+                                           f"ValueError: {exc}", self._restart_position()))
+            return
+        if not_before is not None:
+            self.prepare()
+            if not self.wait_until(not_before):
+                self.sink.emit(execution_event(self.execution_id, "stopped", "STOPPED",
+                                               self._restart_position()))
+                return
         self.sink.emit(execution_event(self.execution_id, "started"))
-        dirs, skipped = classpath_dirs(list(self.command.get("classpath") or []))
-        sys.path[:0] = dirs
-        for entry in skipped:
+        for entry in self._classpath():
             self._log("WARNING", f"classpath entry {entry!r} is not a local directory; ignored")
         status, exit_status, position = self._run_with_capture()
         self.sink.emit(execution_event(self.execution_id, status, exit_status, position))
+
+    def wait_until(self, not_before: datetime) -> bool:
+        """Wait until the wall clock reaches ``not_before``; False when a stop came first.
+
+        The wait is on an Event (monotonic clock inside), at most ``MAX_WAIT_STEP`` at a time
+        and re-aimed at the wall clock after each step, so a clock that is set meanwhile moves
+        the start with it."""
+        target = not_before.timestamp()
+        while True:
+            remaining = target - time.time()
+            if remaining <= 0:
+                return not self._stop_early.is_set()
+            if self._stop_early.wait(min(remaining, MAX_WAIT_STEP)):
+                return False
+
+    def _restart_position(self) -> str | None:
+        """Where a restart of an execution that ran nothing begins: where the one before
+        left off (None on a first run)."""
+        restart = self.command.get("restart")
+        return restart.get("position") if isinstance(restart, dict) else None
 
     def _run_with_capture(self) -> tuple[str, str, str | None]:
         out = LineStream(self.sink.emit, self.tag, "INFO", "stdout")
@@ -91,20 +154,45 @@ class WorkerRun:
             sys.stdout, sys.stderr, root.handlers[:], level = saved
             root.setLevel(level)
 
-    def _run_job(self) -> tuple[str, str, str | None]:
+    def _classpath(self) -> list[str]:
+        """Put the classpath directories first on ``sys.path`` (once); the skipped entries."""
+        if self._skipped is None:
+            dirs, self._skipped = classpath_dirs(list(self.command.get("classpath") or []))
+            sys.path[:0] = dirs
+        return self._skipped
+
+    def prepare(self) -> None:
+        """Read the job document, build the execution and find the classpath directories'
+        entries: engine and import-system code only, no application code (done before a
+        not-before wait, so that less is left to do at the start)."""
+        if self._prepared:
+            return
+        self._prepared = True
+        self._classpath()
+        try:  # fills the import system's caches of the path entries; imports nothing
+            importlib.util.find_spec("jsagent_worker_no_such_module")
+        except Exception:  # noqa: BLE001 - only a warm-up
+            pass
         from jsbus.jsl.codec import job_from_document
         try:
             job = job_from_document(self.command.get("document"))
         except Exception as exc:  # noqa: BLE001 - a bad document fails the execution
-            self._log("ERROR", f"the job document is not valid: {exc}")
-            return "failed", exit_status_of(exc), None
+            self._bad_document = exc
+            return
         execution = Execution(self.command, job, self.sink.emit, self.tag, self.acks)
         with self._lock:
             self.execution = execution
             stop_now = self._stop_early.is_set()
         if stop_now:
             execution.stop.request()
-        return run_job(execution)
+
+    def _run_job(self) -> tuple[str, str, str | None]:
+        self.prepare()
+        if self._bad_document is not None:
+            exc = self._bad_document
+            self._log("ERROR", f"the job document is not valid: {exc}")
+            return "failed", exit_status_of(exc), None
+        return run_job(self.execution)
 
     def _log(self, level: str, message: str, exception: str | None = None) -> None:
         self.sink.emit(log_event(self.execution_id, self.tag.step, level, WORKER_LOGGER,
@@ -129,45 +217,74 @@ def read_control(stream: BinaryIO, run: WorkerRun, acks: AckBoard) -> None:
     run.request_stop()
 
 
-def watch_for_stop(run: WorkerRun, signalled: threading.Event, parent: int) -> None:
+def watch_for_stop(run: WorkerRun, signalled: threading.Event,
+                   agent_alive: Callable[[], bool]) -> None:
     """Stop the job on SIGTERM (``signalled``) or when the agent that started us is gone.
 
     The signal handler only sets ``signalled``: the main thread, which runs the job, never
     takes a lock in the handler.
     """
     while not signalled.wait(1.0):
-        if os.getppid() != parent:
+        if not agent_alive():
             break
     run.request_stop()
 
 
-def main() -> None:
-    """Entry point of the worker child; always ends the process (``os._exit``)."""
-    stdin = sys.stdin.buffer
+def _pid_alive(pid: int) -> bool:
     try:
-        fd = int(os.environ["JSAGENT_EVENT_FD"])
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):  # gone, or the pid is another user's now
+        return False
+    return True
+
+
+def run(stdin: BinaryIO, event_fd: int, agent_pid: int | None = None) -> int:
+    """Run the execution whose start command is the first line of ``stdin``, writing events to
+    ``event_fd``; the process exit code (0; 2 for a start command that cannot be read).
+
+    The job stops on SIGTERM, at the end of ``stdin`` (with a control channel), or when the
+    agent is gone: the process ``agent_pid`` (a child forked by the zygote: its parent is the
+    zygote, whose end must not stop the job), else our parent (``python -m jsagent.worker``).
+    Call it on the main thread (it sets the SIGTERM handler).
+    """
+    try:
         first = stdin.readline()
         command = json.loads(first)
         if not isinstance(command, dict):
             raise ValueError("the start command is not a JSON object")
-    except (KeyError, ValueError) as exc:
+    except ValueError as exc:
         print(f"jsagent.worker: bad start: {exc!r}", file=sys.stderr, flush=True)
-        os._exit(2)
+        return 2
     control = first.endswith(b"\n")
     acks = AckBoard(wait=control)
-    run = WorkerRun(command, EventSink(fd), acks)
-    if control:
-        threading.Thread(target=read_control, args=(stdin, run, acks),
-                         name="jsagent-worker-control", daemon=True).start()
+    job_run = WorkerRun(command, EventSink(event_fd), acks)
     signalled = threading.Event()
-    threading.Thread(target=watch_for_stop, args=(run, signalled, os.getppid()),
-                     name="jsagent-worker-stop", daemon=True).start()
     signal.signal(signal.SIGTERM, lambda *_: signalled.set())
-    run.run()
+    if control:
+        threading.Thread(target=read_control, args=(stdin, job_run, acks),
+                         name="jsagent-worker-control", daemon=True).start()
+    if agent_pid is None:
+        parent = os.getppid()
+        agent_alive = lambda: os.getppid() == parent  # noqa: E731
+    else:
+        agent_alive = lambda: _pid_alive(agent_pid)  # noqa: E731
+    threading.Thread(target=watch_for_stop, args=(job_run, signalled, agent_alive),
+                     name="jsagent-worker-stop", daemon=True).start()
+    job_run.run()
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(0)
+    return 0
+
+
+def main() -> None:
+    """Entry point of ``python -m jsagent.worker``; always ends the process (``os._exit``)."""
+    try:
+        fd = int(os.environ["JSAGENT_EVENT_FD"])
+    except (KeyError, ValueError) as exc:
+        print(f"jsagent.worker: bad start: {exc!r}", file=sys.stderr, flush=True)
+        os._exit(2)
+    os._exit(run(sys.stdin.buffer, fd))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,9 @@
 The threads report what happens through ``notify`` (the runtime actor's ``tell``):
 ``ChildEvent`` for each event line, ``ChildOutput`` for each stdout/stderr line, and one
 ``ChildExited`` after the child ended and its pipes are drained.
+
+The child is forked by the zygote (``jsagent.zygote``) when there is one and it is ready, else
+spawned as ``python -m jsagent.worker``; either way it is a session leader with the same pipes.
 """
 from __future__ import annotations
 
@@ -17,6 +20,8 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Callable
 
 import psutil
+
+from jsagent.zygote import ForkedChild, ZygoteClient, ZygoteUnavailable
 
 log = logging.getLogger(__name__)
 DRAIN_TIMEOUT = 2.0  # after exit, how long a grandchild may keep the output pipes open
@@ -43,14 +48,18 @@ class ChildExited:
 
 
 class WorkerProcess:
-    """Starts ``python -m jsagent.worker`` for one execution and watches it."""
+    """Starts the worker of one execution (forked by ``zygote`` when it can, else
+    ``python -m jsagent.worker``) and watches it."""
 
     def __init__(self, execution_id: int, command: bytes, notify: Callable[[object], None],
-                 cwd: str | None = None, python: str = sys.executable):
+                 cwd: str | None = None, python: str = sys.executable,
+                 zygote: ZygoteClient | None = None):
         self.execution_id = execution_id
         self._command, self._notify, self._cwd, self._python = command, notify, cwd, python
+        self._zygote = zygote
         self._lock = threading.Lock()
-        self._proc: subprocess.Popen | None = None
+        self._proc: subprocess.Popen | ForkedChild | None = None
+        self._ended = False  # the child's end was seen (its pid may be another's by now)
         self._stop_grace: float | None = None
         self._killer: threading.Timer | None = None
 
@@ -99,8 +108,11 @@ class WorkerProcess:
             except psutil.Error:
                 pass
 
+    def _running(self) -> bool:  # with self._lock held
+        return self._proc is not None and not self._ended and self._proc.returncode is None
+
     def _descendants(self) -> list:  # with self._lock held
-        if self._proc is None or self._proc.returncode is not None:
+        if not self._running():
             return []
         try:
             return psutil.Process(self._proc.pid).children(recursive=True)
@@ -108,13 +120,41 @@ class WorkerProcess:
             return []
 
     def _signal(self, signum: int) -> None:  # with self._lock held
-        if self._proc is not None and self._proc.returncode is None:
+        if self._running():
             try:
                 os.killpg(self._proc.pid, signum)
             except ProcessLookupError:
                 pass
 
-    def _spawn(self) -> tuple[subprocess.Popen, int]:
+    def _spawn(self) -> tuple[subprocess.Popen | ForkedChild, int]:
+        if self._zygote is not None:
+            try:
+                return self._fork()
+            except ZygoteUnavailable as exc:
+                log.debug("execution %d: spawning the worker (%s)", self.execution_id, exc)
+        return self._popen()
+
+    def _fork(self) -> tuple[ForkedChild, int]:
+        """The zygote forks the worker on fresh pipes; ours are the ends a Popen would keep."""
+        pipes: list[int] = []
+        try:
+            for _ in range(4):
+                pipes.extend(os.pipe())
+        except OSError:
+            _close(pipes)
+            raise
+        stdin_r, stdin_w, stdout_r, stdout_w, stderr_r, stderr_w, event_r, event_w = pipes
+        try:
+            child = self._zygote.spawn((stdin_r, stdout_w, stderr_w, event_w), cwd=self._cwd)
+        except BaseException:  # the zygote closed its ends; ours go too
+            _close([stdin_w, stdout_r, stderr_r, event_r])
+            raise
+        child.stdin = os.fdopen(stdin_w, "wb")
+        child.stdout = os.fdopen(stdout_r, "rb")
+        child.stderr = os.fdopen(stderr_r, "rb")
+        return child, event_r
+
+    def _popen(self) -> tuple[subprocess.Popen, int]:
         read_fd, write_fd = os.pipe()
         env = dict(os.environ, JSAGENT_EVENT_FD=str(write_fd), PYTHONUNBUFFERED="1")
         try:
@@ -145,13 +185,14 @@ class WorkerProcess:
         self._feed_stdin(proc)
         returncode = proc.wait()
         with self._lock:
+            self._ended = True
             if self._killer is not None:
                 self._killer.cancel()
             self._close_stdin(proc)
         self._drain(readers, proc.pid)
-        self._notify(ChildExited(self.execution_id, returncode))
+        self._notify(ChildExited(self.execution_id, returncode, getattr(proc, "error", None)))
 
-    def _feed_stdin(self, proc: subprocess.Popen) -> None:
+    def _feed_stdin(self, proc: subprocess.Popen | ForkedChild) -> None:
         """The start command as one line; stdin then stays open for control lines."""
         with self._lock:
             try:
@@ -161,7 +202,7 @@ class WorkerProcess:
                 pass
 
     @staticmethod
-    def _close_stdin(proc: subprocess.Popen) -> None:  # with self._lock held
+    def _close_stdin(proc: subprocess.Popen | ForkedChild) -> None:  # with self._lock held
         try:
             proc.stdin.close()
         except OSError:
@@ -202,3 +243,11 @@ class WorkerProcess:
     def _on_output(self, stream: str, line: bytes) -> None:
         text = line.decode("utf-8", "replace").rstrip("\r\n")
         self._notify(ChildOutput(self.execution_id, stream, text))
+
+
+def _close(fds: list[int]) -> None:
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass

@@ -152,6 +152,22 @@ class StoreBase:
             self.require_application(app)
             raise JobNotFound(f"{app}/{name}")
 
+    def lock_job(self, app: str, name: str, *, to_delete: bool = False) -> None:
+        """``require_job`` inside a write transaction, holding the job's row until it ends.
+
+        On PostgreSQL the row is locked ``FOR SHARE`` (``FOR UPDATE`` to delete the job): a
+        writer that adds rows of a job (an execution, a schedule) and ``delete_job`` then run one
+        after the other, and neither leaves rows of a deleted job behind. SQLite's IMMEDIATE
+        transaction already excludes every other writer.
+        """
+        J = self.models.Job
+        query = J.select(J.id).where((J.app == app) & (J.name == name))
+        if not self.sqlite:
+            query = query.for_update("FOR UPDATE" if to_delete else "FOR SHARE")
+        if query.first() is None:
+            self.require_application(app)
+            raise JobNotFound(f"{app}/{name}")
+
     def require_execution(self, execution_id: int) -> None:
         E = self.models.JobExecution
         if not E.select().where(E.id == execution_id).exists():

@@ -4,8 +4,8 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from jsbus.jsl.codec import job_from_document, job_to_document
-from jsbus.model import (AgentInfo, Application, Checkpoint, Job, JobDefinition, JobExecution,
-                         LogRecord, StepExecution)
+from jsbus.model import (AgentInfo, Application, Calendar, Checkpoint, FireSlot, Job,
+                         JobDefinition, JobExecution, LogRecord, Schedule, StepExecution)
 
 
 def definition_to_json(definition: JobDefinition) -> dict[str, Any]:
@@ -25,7 +25,8 @@ def to_application(row) -> Application:
 
 def to_job(row) -> Job:
     return Job(app=row.app, name=row.name, definition=definition_from_json(row.definition),
-               created_at=row.created_at, updated_at=row.updated_at)
+               created_at=row.created_at, updated_at=row.updated_at,
+               exclusive=bool(row.exclusive))
 
 
 def to_step(row) -> StepExecution:
@@ -48,7 +49,8 @@ def to_execution(row, agent_name: str | None = None,
                         agent_id=row.agent_id, agent_name=agent_name, steps=tuple(steps),
                         instance_id=row.instance_id if row.instance_id is not None else row.id,
                         restart_position=row.restart_position,
-                        restarted_from=row.restarted_from)
+                        restarted_from=row.restarted_from, not_before=row.not_before,
+                        slot=row.slot)
 
 
 def checkpoint_columns(checkpoint: Checkpoint) -> dict[str, Any]:
@@ -93,3 +95,39 @@ def to_agent(row) -> AgentInfo:
     values = {name: getattr(row, name) for name in _AGENT_FIELDS}
     values["stats"] = dict(values["stats"] or {})
     return AgentInfo(**values)
+
+
+def calendar_columns(calendar: Calendar) -> dict[str, Any]:
+    """The columns of a calendar row but its times (the caller stamps them)."""
+    return {"name": calendar.name, "holidays": list(calendar.holidays),
+            "weekly_holidays": [bool(day) for day in calendar.weekly_holidays],
+            "day_start": calendar.day_start}
+
+
+def to_calendar(row) -> Calendar:
+    return Calendar(name=row.name, holidays=tuple(row.holidays or ()),
+                    weekly_holidays=tuple(bool(day) for day in row.weekly_holidays or ()),
+                    day_start=row.day_start, created_at=row.created_at,
+                    updated_at=row.updated_at)
+
+
+# Schedule fields and schedule columns carry the same names.
+_SCHEDULE_FIELDS = ("app", "job", "cron", "time_zone", "calendar", "substitution",
+                    "misfire_policy", "overlap_policy", "paused", "last_slot")
+
+
+def schedule_columns(schedule: Schedule) -> dict[str, Any]:
+    """The columns of a schedule row but its times (the caller stamps them)."""
+    return {name: getattr(schedule, name) for name in _SCHEDULE_FIELDS}
+
+
+def to_schedule(row) -> Schedule:
+    values = {name: getattr(row, name) for name in _SCHEDULE_FIELDS}
+    values["substitution"], values["paused"] = bool(row.substitution), bool(row.paused)
+    return Schedule(**values, created_at=row.created_at, updated_at=row.updated_at)
+
+
+def to_fire_slot(row) -> FireSlot:
+    return FireSlot(app=row.app, job=row.job, slot=row.slot, status=row.status,
+                    reason=row.reason, execution_id=row.execution_id,
+                    recorded_at=row.recorded_at)

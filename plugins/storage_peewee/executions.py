@@ -7,8 +7,8 @@ from typing import Iterable
 from peewee import JOIN, fn
 
 from jsbus.errors import Conflict, ExecutionNotFound, ValidationError
-from jsbus.model import (EXECUTION_TRANSITIONS, WAITING_STATUSES, BatchStatus, JobExecution,
-                         StepExecution)
+from jsbus.model import (EXECUTION_TRANSITIONS, FINAL_STATUSES, WAITING_STATUSES, BatchStatus,
+                         JobExecution, StepExecution)
 
 from .base import StoreBase, storage_errors, transition_sources
 from .convert import to_execution, to_step
@@ -27,14 +27,18 @@ class ExecutionRecords(StoreBase):
     # -- executions --------------------------------------------------------------------------
     @storage_errors
     def create_execution(self, app: str, job: str, parameters: dict[str, str],
-                         now: datetime, restart_of: int | None = None) -> JobExecution:
+                         now: datetime, restart_of: int | None = None,
+                         not_before: datetime | None = None,
+                         slot: datetime | None = None) -> JobExecution:
         """A restart (``restart_of``) must continue the newest execution of its instance:
         ``Conflict`` otherwise, so that two restarts of one execution never both start."""
         E = self.models.JobExecution
-        row = {"app": app, "job": job, "job_parameters": dict(parameters), "create_time": now}
-        # Checked and inserted under one write lock, so a job deleted meanwhile leaves no orphan.
+        row = {"app": app, "job": job, "job_parameters": dict(parameters), "create_time": now,
+               "not_before": not_before, "slot": slot}
+        # Checked and inserted under one write lock, so a job deleted meanwhile leaves no orphan
+        # (on PostgreSQL, lock_job holds the job's row until the commit).
         with self.write_transaction():
-            self.require_job(app, job)
+            self.lock_job(app, job)
             if restart_of is None:
                 execution_id = E.insert(batch_status=BatchStatus.UNDISPATCHED, **row).execute()
                 # A new instance, named by its first execution: the id is known only now, and
@@ -45,7 +49,8 @@ class ExecutionRecords(StoreBase):
                 execution_id = E.insert(batch_status=BatchStatus.UNRESTARTED,
                                         instance_id=instance_id, restarted_from=restart_of,
                                         **row).execute()
-        return self.get_execution(execution_id, with_steps=False)
+            # Read back before the commit: a delete_job right after it cannot take it away.
+            return self.get_execution(execution_id, with_steps=False)
 
     def _instance_to_restart(self, app: str, job: str, restart_of: int) -> int:
         """The instance of ``restart_of``, checked inside the caller's write transaction."""
@@ -145,6 +150,17 @@ class ExecutionRecords(StoreBase):
         if agent_id is not None:
             condition &= E.agent_id == agent_id
         rows = self._select_executions().where(condition).order_by(E.id)
+        return [to_execution(row) for row in rows]
+
+    @storage_errors
+    def active_executions(self, app: str, job: str) -> list[JobExecution]:
+        E = self.models.JobExecution
+        rows = list(self._select_executions()
+                    .where((E.app == app) & (E.job == job)
+                           & E.batch_status.not_in(list(FINAL_STATUSES)))
+                    .order_by(E.id))
+        if not rows:
+            self.require_job(app, job)
         return [to_execution(row) for row in rows]
 
     @storage_errors

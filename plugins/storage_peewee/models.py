@@ -13,7 +13,7 @@ from peewee import (AutoField, BooleanField, CharField, Database, ForeignKeyFiel
                     Model, TextField)
 from playhouse.fields import EnumField
 
-from jsbus.model import AgentStatus, BatchStatus
+from jsbus.model import AgentStatus, BatchStatus, MisfirePolicy, OverlapPolicy, SlotStatus
 
 from .fields import JSONField, UTCDateTimeField
 
@@ -29,6 +29,9 @@ class Models:
     ExecutionLog: type[Model]
     Agent: type[Model]
     Checkpoint: type[Model]
+    Calendar: type[Model]
+    Schedule: type[Model]
+    FireSlot: type[Model]
 
 
 def build_models(database: Database) -> Models:
@@ -54,6 +57,7 @@ def build_models(database: Database) -> Models:
         definition = JSONField()
         created_at = UTCDateTimeField()
         updated_at = UTCDateTimeField()
+        exclusive = BooleanField(default=False)
 
     class JobExecution(Base):
         id = AutoField()
@@ -70,6 +74,8 @@ def build_models(database: Database) -> Models:
         instance_id = IntegerField(null=True)  # set in the transaction that inserts the row
         restart_position = TextField(null=True)
         restarted_from = IntegerField(null=True)
+        not_before = UTCDateTimeField(null=True)
+        slot = UTCDateTimeField(null=True)
 
     class StepExecution(Base):
         execution = ForeignKeyField(JobExecution, index=False)
@@ -120,4 +126,36 @@ def build_models(database: Database) -> Models:
                                      backref="+")
         time = UTCDateTimeField()  # unique on (instance, step_name, partition): migration 0002
 
-    return Models(Application, Job, JobExecution, StepExecution, ExecutionLog, Agent, Checkpoint)
+    class Calendar(Base):
+        name = CharField(unique=True)
+        holidays = JSONField(default=list)
+        weekly_holidays = JSONField(default=lambda: [False] * 7)  # Sunday first
+        day_start = TextField(default="00:00")
+        created_at = UTCDateTimeField()
+        updated_at = UTCDateTimeField()
+
+    class Schedule(Base):  # unique on (app, job): migration 0003
+        app = CharField()
+        job = CharField()
+        cron = TextField()
+        time_zone = CharField(default="UTC")
+        calendar = CharField(null=True)  # a calendar's name; no foreign key
+        substitution = BooleanField(default=False)
+        misfire_policy = EnumField(MisfirePolicy, max_length=32)
+        overlap_policy = EnumField(OverlapPolicy, max_length=32)
+        paused = BooleanField(default=False)
+        last_slot = UTCDateTimeField(null=True)
+        created_at = UTCDateTimeField()
+        updated_at = UTCDateTimeField()
+
+    class FireSlot(Base):  # unique on (app, job, slot): migration 0003
+        app = CharField()
+        job = CharField()
+        slot = UTCDateTimeField()
+        status = EnumField(SlotStatus, max_length=16)
+        reason = TextField(null=True)
+        execution_id = IntegerField(null=True)
+        recorded_at = UTCDateTimeField()
+
+    return Models(Application, Job, JobExecution, StepExecution, ExecutionLog, Agent, Checkpoint,
+                  Calendar, Schedule, FireSlot)

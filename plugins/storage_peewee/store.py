@@ -14,10 +14,11 @@ from .convert import (agent_columns, definition_to_json, to_agent, to_applicatio
                       to_execution, to_job)
 from .executions import ExecutionRecords
 from .lock import AdvisoryLeaderLock, FileLeaderLock
+from .schedules import ScheduleRecords
 from .steps import StepRecords
 
 
-class PeeweeStorage(ExecutionRecords, StepRecords, Storage):
+class PeeweeStorage(ExecutionRecords, StepRecords, ScheduleRecords, Storage):
     """Storage on a database URL: ``PeeweeStorage("sqlite:////var/lib/jsbus/jsbus.db")``.
 
     ``clock`` stamps the rows the interface gives no time for (applications and jobs);
@@ -89,11 +90,22 @@ class PeeweeStorage(ExecutionRecords, StepRecords, Storage):
         return [to_job(row) for row in rows], total
 
     @storage_errors
+    def set_job_exclusive(self, app: str, name: str, exclusive: bool) -> Job:
+        J = self.models.Job
+        (J.update(exclusive=bool(exclusive), updated_at=self.clock())
+         .where((J.app == app) & (J.name == name)).execute())
+        return self.get_job(app, name)  # JobNotFound when nothing was updated
+
+    @storage_errors
     def delete_job(self, app: str, name: str) -> None:
+        """Its schedule and its fire-slot ledger go with it: a job made again under that name
+        starts with neither."""
         m = self.models
         E = m.JobExecution
         with self.write_transaction():
-            self.require_job(app, name)
+            self.lock_job(app, name, to_delete=True)
+            for model in (m.Schedule, m.FireSlot):
+                model.delete().where((model.app == app) & (model.job == name)).execute()
             executions = E.select(E.id).where((E.app == app) & (E.job == name))
             # Children first: foreign keys are enforced.
             C = m.Checkpoint

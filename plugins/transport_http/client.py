@@ -40,6 +40,8 @@ def start_command_body(command: StartCommand) -> dict[str, Any]:
             "classpath": list(command.classpath)}
     if command.restart is not None:
         body["restart"] = command.restart
+    if command.not_before is not None:
+        body["not-before"] = command.not_before
     return body
 
 

@@ -1,21 +1,20 @@
 """The peewee storage backend against real databases.
 
-Every test taking ``storage`` runs once per backend: SQLite files in ``tmp_path`` always, and
-PostgreSQL when ``JSBUS_TEST_POSTGRES_URL`` names a scratch database (its ``public`` schema is
-dropped before each test).
+Every test taking ``storage`` runs once per backend (see ``conftest.py``): SQLite files in
+``tmp_path`` always, and PostgreSQL when ``JSBUS_TEST_POSTGRES_URL`` names a scratch database.
+The scheduling part (calendars, schedules, the fire-slot ledger) is in
+``test_storage_schedules.py``.
 """
 from __future__ import annotations
 
 import importlib.util
 import json
 import multiprocessing
-import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta, timezone
 
 import pytest
-from playhouse import db_url
 
 from jsbus.config import load_bus_config
 from jsbus.errors import (AgentNotFound, ApplicationNotFound, ConfigurationError, Conflict,
@@ -28,42 +27,10 @@ from jsbus.model import (EXECUTION_TRANSITIONS, AgentInfo, AgentStatus, Applicat
 from jsbus_plugins.storage_peewee import PeeweeStorage, jsbus_register_storage
 from jsbus_plugins.storage_peewee.base import MIGRATIONS_DIR
 
-T0 = datetime(2024, 3, 1, 12, 0, tzinfo=timezone.utc)
-POSTGRES_URL = os.environ.get("JSBUS_TEST_POSTGRES_URL", "")
+from .conftest import T0, definition
+
 S = BatchStatus
-
-
-def _backends():
-    return [pytest.param("sqlite", id="sqlite"),
-            pytest.param("postgresql", id="postgresql", marks=pytest.mark.skipif(
-                not POSTGRES_URL, reason="set JSBUS_TEST_POSTGRES_URL to a scratch database"))]
-
-
-@pytest.fixture(params=_backends())
-def url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'jsbus.db'}"
-    database = db_url.connect(POSTGRES_URL)
-    database.execute_sql("DROP SCHEMA public CASCADE")
-    database.execute_sql("CREATE SCHEMA public")
-    database.close()
-    return POSTGRES_URL
-
-
-@pytest.fixture
-def storage(url):
-    store = PeeweeStorage(url)
-    store.open()
-    yield store
-    store.close()
-
-
-def definition(name="JOB-1", steps=("STEP-1",)):
-    return JobDefinition(
-        id=name, restartable=False, properties={"owner": "ops"},
-        elements=tuple(Step(step, batchlet=Ref(f"demo.{step}", {"k": "v"}),
-                            next=steps[i + 1] if i + 1 < len(steps) else None)
-                       for i, step in enumerate(steps)))
+MIGRATIONS = [("0001_initial",), ("0002_instances_checkpoints",), ("0003_schedules",)]
 
 
 def rich_definition(name="RICH"):
@@ -82,13 +49,6 @@ def rich_definition(name="RICH"):
                                 Flow("f2", (Step("b", batchlet=Ref("demo.B")),))))
     return JobDefinition(id=name, elements=(load, check, both), properties={"env": "test"},
                          listeners=(Ref("demo.JobListener"),))
-
-
-@pytest.fixture
-def job(storage):
-    storage.save_application(Application("demo", "a demo", ("file:///srv/demo",)))
-    storage.save_job("demo", definition())
-    return "demo", "JOB-1"
 
 
 def agent(instance_id="agent-a", name="alpha", **changes):
@@ -173,8 +133,8 @@ def test_processes_opening_a_new_database_together_migrate_it_once(tmp_path):
     assert outcomes == ["opened"] * 4
     store = PeeweeStorage(url)
     store.open()
-    assert store.db.execute_sql("SELECT name FROM schema_migration ORDER BY name").fetchall() == [
-        ("0001_initial",), ("0002_instances_checkpoints",)]
+    assert store.db.execute_sql(
+        "SELECT name FROM schema_migration ORDER BY name").fetchall() == MIGRATIONS
 
 
 def test_two_storages_in_one_process_stay_separate(tmp_path):
@@ -247,8 +207,8 @@ def test_upgrade_from_0001_converts_jobs_and_keeps_executions(url, tmp_path):
 
     store = PeeweeStorage(url)
     store.open()
-    assert store.db.execute_sql("SELECT name FROM schema_migration ORDER BY name").fetchall() == [
-        ("0001_initial",), ("0002_instances_checkpoints",)]
+    assert store.db.execute_sql(
+        "SELECT name FROM schema_migration ORDER BY name").fetchall() == MIGRATIONS
     converted = job_from_document(OLD_DOCUMENT)
     assert store.get_job("demo", "JOB-OLD").definition == converted
     assert converted.elements[1].properties == {"p": "1"}  # the document's, not the flat merge
