@@ -20,8 +20,9 @@ import pykka
 from jsbus.actors.context import BusContext
 from jsbus.actors.controlbus import ControlBus
 from jsbus import control as execution_control
-from jsbus.actors.messages import (AgentFound, AgentSeen, ExecutionChanged, GetJobActor, Restart,
-                                   StopExecution, Submit, Tick)
+from jsbus.actors.messages import (AgentFound, AgentSeen, CalendarChanged, ExecutionChanged,
+                                   GetJobActor, Restart, ScheduleChanged, StopExecution, Submit,
+                                   Tick)
 from jsbus.config import Config, split_bind
 from jsbus.errors import AgentNotFound
 from jsbus.housekeeping import Housekeeper
@@ -125,7 +126,7 @@ class Bus:
     def submit(self, app: str, job: str, parameters: dict[str, str]) -> JobExecution:
         """Create an execution (durable before this returns); the leader dispatches it."""
         if self.control is None:
-            self.storage.get_job(app, job)
+            execution_control.check_exclusive(self.storage, app, job)
             return self.storage.create_execution(app, job, parameters, utcnow())
         return self._ask_job(app, job, Submit(dict(parameters)))
 
@@ -149,6 +150,15 @@ class Bus:
                 if attempt:
                     raise
         raise AssertionError("unreachable")
+
+    def schedule_changed(self, app: str, job: str) -> None:
+        """Plan the schedule of (app, job) again (a follower's leader resyncs by itself)."""
+        if self.control is not None:
+            self.control.tell(ScheduleChanged(app, job))
+
+    def calendar_changed(self, name: str) -> None:
+        if self.control is not None:
+            self.control.tell(CalendarChanged(name))
 
     def stop_execution(self, execution: JobExecution) -> JobExecution:
         after, needs_agent = execution_control.stop(self.storage, execution)

@@ -30,6 +30,8 @@ BUS_DEFAULTS: dict[str, dict[str, Any]] = {
     "discovery": {"enabled": True, "interfaces": []},
     "agents": {"lease": 15.0, "command_timeout": 10.0},
     "dispatch": {"interval": 1.0, "idle_job_actor": 60.0},
+    "scheduler": {"time_zone": "UTC", "lead": 2.0, "misfire_threshold": 5.0,
+                  "max_catch_up": 100, "resync": 5.0},
 }
 
 AGENT_DEFAULTS: dict[str, dict[str, Any]] = {

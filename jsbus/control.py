@@ -13,6 +13,15 @@ RESTARTABLE = (BatchStatus.FAILED, BatchStatus.STOPPED)
 STOPPABLE = (BatchStatus.QUEUED, BatchStatus.STARTING, BatchStatus.STARTED)
 
 
+def check_exclusive(storage: Storage, app: str, job: str) -> None:
+    """An exclusive job runs one execution at a time: a manual run waits for none (409)."""
+    if storage.get_job(app, job).exclusive:
+        active = storage.active_executions(app, job)
+        if active:
+            raise Conflict(f"job {job} is exclusive and execution {active[0].id} is "
+                           f"{active[0].batch_status.value}")
+
+
 def check_restart(storage: Storage, execution: JobExecution) -> None:
     """Raise Conflict unless ``execution`` may be restarted now (the specification's rules)."""
     job = storage.get_job(execution.app, execution.job)

@@ -37,6 +37,13 @@ class Event:
     done: bool = False  # checkpoint
 
 
+def rfc3339(value: datetime | None) -> str | None:
+    """UTC time as RFC 3339 with milliseconds: ``2026-11-28T22:24:55.123Z``."""
+    if value is None:
+        return None
+    return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def parse_time(value: Any, where: str) -> datetime:
     if not isinstance(value, str):
         raise ValidationError(f"{where} must be an RFC 3339 time")

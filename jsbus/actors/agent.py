@@ -18,6 +18,7 @@ from jsbus.control import restart_data
 from jsbus.errors import TransportError
 from jsbus.jsl import job_to_document
 from jsbus.model import AgentInfo, BatchStatus, JobExecution, StartCommand
+from jsbus.wire import rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,9 @@ class AgentActor(SafeActor):
         return StartCommand(execution_id=execution.id, app=execution.app, job=execution.job,
                             document=job_to_document(job.definition),
                             parameters=dict(execution.job_parameters), classpath=app.classpath,
-                            restart=restart_data(storage, execution))
+                            restart=restart_data(storage, execution),
+                            not_before=(rfc3339(execution.not_before)
+                                        if execution.not_before else None))
 
     def on_stop_execution(self, message: StopExecution) -> None:
         self.context.io.submit(self._send_stop, self.agent, message.execution_id)

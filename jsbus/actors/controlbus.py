@@ -17,9 +17,11 @@ from jsbus.actors.agent import AgentActor
 from jsbus.actors.base import SafeActor
 from jsbus.actors.context import BusContext
 from jsbus.actors.job import JobActor
-from jsbus.actors.messages import (AgentFound, AgentSeen, Dispatch, DispatchFailed,
-                                   ExecutionChanged, GetJobActor, Snapshot, StartExecution,
-                                   StopExecution, Tick, UpdateAgent)
+from jsbus.actors.messages import (AgentFound, AgentSeen, CalendarChanged, Dispatch,
+                                   DispatchFailed, ExecutionChanged, GetJobActor, Resync,
+                                   ScheduleChanged, Snapshot, StartExecution, StopExecution, Tick,
+                                   UpdateAgent)
+from jsbus.actors.scheduler import Scheduler
 from jsbus.model import AgentInfo, AgentStatus, BatchStatus
 
 log = logging.getLogger(__name__)
@@ -57,13 +59,23 @@ class ControlBus(SafeActor):
         self.lease = timedelta(seconds=context.config.get("agents.lease"))
         self.idle_job_seconds = context.config.get("dispatch.idle_job_actor")
         self.stops_sent: dict[int, float] = {}  # execution id -> when its stop was last sent
+        self.scheduler: pykka.ActorRef | None = None
+        self.last_resync = time.monotonic()
 
     def on_start(self) -> None:
+        self.scheduler = Scheduler.start(self.context, self.actor_ref)
         self.on_tick(Tick())
 
     def on_stop(self) -> None:
-        for ref in [slot.ref for slot in self.agents.values()] + list(self.jobs.values()):
+        for ref in ([self.scheduler] + [slot.ref for slot in self.agents.values()]
+                    + list(self.jobs.values())):
             ref.stop(block=False)
+
+    def on_schedule_changed(self, message: ScheduleChanged) -> None:
+        self.scheduler.tell(message)
+
+    def on_calendar_changed(self, message: CalendarChanged) -> None:
+        self.scheduler.tell(message)
 
     # -- agents -------------------------------------------------------------------------------
     def _slot(self, info: AgentInfo) -> AgentSlot:
@@ -195,6 +207,10 @@ class ControlBus(SafeActor):
     def on_tick(self, message: Tick) -> None:
         self._reconcile()
         self._resend_stops()
+        resync = self.context.config.get("scheduler.resync")
+        if time.monotonic() - self.last_resync > resync:
+            self.last_resync = time.monotonic()
+            self.scheduler.tell(Resync())
         self._dispatch()
         self._reap_idle_jobs()
 

@@ -10,7 +10,7 @@ import pykka
 from jsbus.actors.base import SafeActor
 from jsbus.actors.context import BusContext
 from jsbus.actors.messages import Dispatch, Restart, Submit
-from jsbus.control import check_restart
+from jsbus.control import check_exclusive, check_restart
 from jsbus.errors import ExecutionNotFound
 from jsbus.model import JobExecution
 
@@ -23,6 +23,7 @@ class JobActor(SafeActor):
         self.parent = parent
 
     def on_submit(self, message: Submit) -> JobExecution:
+        check_exclusive(self.context.storage, self.app, self.job)
         execution = self.context.storage.create_execution(
             self.app, self.job, message.parameters, self.context.clock())
         self.parent.tell(Dispatch())

@@ -92,3 +92,26 @@ class UpdateAgent:
 class Snapshot:
     """Ask for the actor's view of its state (tests, the REPL)."""
     reply: bool = True
+
+
+@dataclass(frozen=True)
+class Wake:
+    """The scheduler's alarm: fire what is due."""
+
+
+@dataclass(frozen=True)
+class ScheduleChanged:
+    """A schedule was created, replaced, paused, resumed or deleted: plan it again."""
+    app: str
+    job: str
+
+
+@dataclass(frozen=True)
+class CalendarChanged:
+    """A calendar was edited: plan again every schedule that uses it."""
+    name: str
+
+
+@dataclass(frozen=True)
+class Resync:
+    """Re-read every schedule (changes made through another bus process)."""

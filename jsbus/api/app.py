@@ -6,9 +6,11 @@ import falcon
 from jsbus.api import errors
 from jsbus.api.agents import AgentResource, AgentsResource, EventsResource, HeartbeatResource
 from jsbus.api.apps import AppsResource
+from jsbus.api.calendars import CalendarResource, CalendarsResource
 from jsbus.api.executions import (ExecutionCommandResource, ExecutionResource,
                                   ExecutionsResource)
-from jsbus.api.jobs import JobDocumentResource, JobResource, JobsResource
+from jsbus.api.jobs import JobDocumentResource, JobResource, JobSettingResource, JobsResource
+from jsbus.api.schedules import ScheduleCommandResource, ScheduleResource
 from jsbus.api.status import HealthResource, JobSchemaResource, StatsResource, VersionResource
 
 
@@ -29,6 +31,13 @@ def create_app(bus) -> falcon.App:
     app.add_route("/{app}/jobs", JobsResource(bus))
     app.add_route("/{app}/job/{job}", JobResource(bus))
     app.add_route("/{app}/job/{job}/document", JobDocumentResource(bus))
+    app.add_route("/{app}/job/{job}/settings/{setting}", JobSettingResource(bus))
+    app.add_route("/{app}/job/{job}/schedule", ScheduleResource(bus))
+    app.add_route("/{app}/job/{job}/schedule/{command}", ScheduleCommandResource(bus))
+    calendars = CalendarsResource(bus)
+    app.add_route("/calendars", calendars)
+    app.add_route("/calendars/download", calendars, suffix="download")
+    app.add_route("/calendar/{name}", CalendarResource(bus))
     app.add_route("/{app}/job/{job}/executions", ExecutionsResource(bus))
     app.add_route("/{app}/job/{job}/execution/{execution_id:int}", ExecutionResource(bus))
     app.add_route("/{app}/job/{job}/execution/{execution_id:int}/{command}",

@@ -31,13 +31,28 @@ def warnings(definition: JobDefinition, application) -> list[str]:
     return check(definition, application.classpath)[1]
 
 
+def schedule_fields(bus, app: str, name: str, registered: int = 0) -> dict:
+    """``job/schedule`` and ``job/next-execution`` (calendars and substitution applied), and
+    with ``registered`` the next fires as ``registered`` pseudo-executions."""
+    from jsbus.api.schedules import next_fires, schedule_view
+    schedule, fires = next_fires(bus, app, name, max(1, registered))
+    fields = {"job/schedule": schedule_view(schedule) if schedule else None,
+              "job/next-execution": ({"job-execution/start-time": render.rfc3339(fires[0].slot)}
+                                     if fires else None)}
+    if registered:
+        fields["job/executions"] = [{"job-execution/batch-status": "batch-status/registered",
+                                     "job-execution/start-time": render.rfc3339(fire.slot)}
+                                    for fire in fires[:registered]]
+    return fields
+
+
 def job_detail(bus, app: str, name: str) -> dict:
     storage = bus.storage
     job = storage.get_job(app, name)
     latest = storage.latest_execution(app, name)
     return {**render.job(job), "job/stats": render.stats(storage.job_stats(app, name)),
             "job/latest-execution": render.execution(latest) if latest else None,
-            "job/next-execution": None, "job/schedule": None,
+            "job/exclusive?": job.exclusive, **schedule_fields(bus, app, name),
             "job/document": job_to_document(job.definition)}
 
 
@@ -49,12 +64,15 @@ class JobsResource:
         storage = self.bus.storage
         storage.get_application(app)
         offset, limit = page(req)
+        with_schedule = "schedule" in (req.get_param_as_list("with") or [])
         jobs, hits = storage.list_jobs(app, offset, limit)
         results = []
         for job in jobs:
             latest = storage.latest_execution(app, job.name)
             results.append({**render.job(job),
-                            "job/latest-execution": render.execution(latest) if latest else None})
+                            "job/latest-execution": render.execution(latest) if latest else None,
+                            **(schedule_fields(self.bus, app, job.name, registered=5)
+                               if with_schedule else {})})
         resp.media = {"results": results, "hits": hits, "limit": limit, "offset": offset}
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, app: str) -> None:
@@ -86,7 +104,28 @@ class JobResource:
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, app: str, job: str) -> None:
         self.bus.storage.delete_job(app, job)
+        self.bus.schedule_changed(app, job)
         resp.status = falcon.HTTP_204
+
+
+class JobSettingResource:
+    """``PUT|DELETE /{app}/job/{job}/settings/exclusive``: the original's ``job/exclusive?``
+    (an exclusive job refuses a manual run with 409 while another execution is active)."""
+
+    def __init__(self, bus):
+        self.bus = bus
+
+    def _set(self, resp: falcon.Response, app: str, job: str, setting: str, on: bool) -> None:
+        if setting != "exclusive":
+            raise falcon.HTTPNotFound(description=f"unknown setting {setting!r}")
+        self.bus.storage.set_job_exclusive(app, job, on)
+        resp.media = job_detail(self.bus, app, job)
+
+    def on_put(self, req, resp, app: str, job: str, setting: str) -> None:
+        self._set(resp, app, job, setting, True)
+
+    def on_delete(self, req, resp, app: str, job: str, setting: str) -> None:
+        self._set(resp, app, job, setting, False)
 
 
 class JobDocumentResource:

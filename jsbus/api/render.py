@@ -1,17 +1,13 @@
 """Data model -> the original's namespaced JSON keys (``job/name``, ``job-execution/...``)."""
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from jsbus.model import (AgentInfo, Application, Job, JobExecution, JobStats, LogRecord,
-                         StepExecution)
+from jsbus.model import (AgentInfo, Application, Calendar, FireSlot, Job, JobExecution, JobStats,
+                         LogRecord, StepExecution)
+from jsbus.wire import rfc3339
 
 
-def rfc3339(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def application(app: Application) -> dict[str, Any]:
@@ -64,7 +60,9 @@ def execution(value: JobExecution, logs: list[LogRecord] | None = None) -> dict[
             "job-execution/agent": agent,
             "job-execution/job-instance-id": value.instance_id,
             "job-execution/restarted-from": value.restarted_from,
-            "job-execution/restart-position": value.restart_position}
+            "job-execution/restart-position": value.restart_position,
+            "job-execution/slot": rfc3339(value.slot),
+            "job-execution/not-before": rfc3339(value.not_before)}
     if logs is not None:
         body["job-execution/step-executions"] = [step(s, logs) for s in value.steps]
         body["job-execution/logs"] = [log_record(r) for r in logs if r.step_name is None]
@@ -79,3 +77,15 @@ def agent(value: AgentInfo) -> dict[str, Any]:
             "agent/cpu-core": value.cpu_core, "agent/capacity": value.capacity,
             "agent/jobs": {"running": value.running}, "agent/stats": value.stats,
             "agent/status": value.status.value, "agent/last-seen": rfc3339(value.last_seen)}
+
+
+def fire_slot(slot: FireSlot) -> dict[str, Any]:
+    return {"fire-slot/time": rfc3339(slot.slot), "fire-slot/status": slot.status.value,
+            "fire-slot/reason": slot.reason, "fire-slot/execution-id": slot.execution_id,
+            "fire-slot/recorded-at": rfc3339(slot.recorded_at)}
+
+
+def calendar(value: Calendar) -> dict[str, Any]:
+    return {"calendar/name": value.name, "calendar/holidays": list(value.holidays),
+            "calendar/weekly-holiday": list(value.weekly_holidays),
+            "calendar/day-start": value.day_start}
