@@ -1,0 +1,126 @@
+"""Scheduling precision: N jobs firing every second for S seconds on a real bus and agent.
+
+Prints, for slots inside the window: lateness from the slot to the batchlet's start on the agent
+(p50, p99, max), how many slots were missed (a ledger row saying why, or no row at all) and how
+many had two executions. Figures, not assertions. Talks to loopback only; stops by itself.
+
+    python bench/scheduling_precision.py [--jobs 200] [--seconds 60] [--lead 2]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from jsbus.launch import start_agent, start_bus, wait_until  # noqa: E402
+
+APP_DIR = Path(__file__).resolve().parent / "app"
+
+
+def when(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+def setup(client: httpx.Client, jobs: int) -> None:
+    client.post("/apps", json={"name": "bench", "classpath": [APP_DIR.as_uri()]}).raise_for_status()
+    for n in range(jobs):
+        client.post("/bench/jobs", json={"id": f"J{n:03d}", "steps": [
+            {"id": "stamp", "batchlet": {"ref": "bench_batch.Stamp"}}]}).raise_for_status()
+
+
+def collect(client: httpx.Client, jobs: int, start: float, end: float) -> dict:
+    lateness, missed, duplicated, fired, claimed = [], 0, 0, 0, 0
+    for n in range(jobs):
+        job = f"J{n:03d}"
+        rows = client.get(f"/bench/job/{job}/schedule/history", params={"limit": 1000}).json()
+        window = [r for r in rows["results"] if start <= when(r["fire-slot/time"]) < end]
+        missed += sum(r["fire-slot/status"] == "missed" for r in window)
+        claimed += sum(r["fire-slot/status"] == "fired" for r in window)
+        expected = int(end - start)
+        missed += max(0, expected - len(window))  # slots with no ledger row at all
+        runs = client.get(f"/bench/job/{job}/executions", params={"limit": 1000}).json()
+        slots = Counter(e["job-execution/slot"] for e in runs["results"]
+                        if e["job-execution/slot"] and start <= when(e["job-execution/slot"]) < end)
+        duplicated += sum(count - 1 for count in slots.values())
+        for execution in runs["results"]:
+            slot, status = execution["job-execution/slot"], execution["job-execution/exit-status"]
+            if slot and start <= when(slot) < end and status and status[0].isdigit():
+                lateness.append(float(status) - when(slot))
+                fired += 1
+    return {"lateness": lateness, "missed": missed, "duplicated": duplicated, "fired": fired,
+            "claimed": claimed}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=200)
+    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--lead", type=float, default=2.0)
+    parser.add_argument("--json", help="write the figures to this file too")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="jsbus-bench-sched-"))
+    env = {"JSBUS_SCHEDULER_LEAD": str(args.lead), "JSBUS_SCHEDULER_MISFIRE_THRESHOLD": "5"}
+    bus, url = start_bus(workdir, env=env)
+    capacity = str(max(8, int(args.jobs * (args.lead + 2))))
+    agent = None
+    try:
+        agent, _ = start_agent(workdir, url, name="bench-agent", extra=["--capacity", capacity])
+        with httpx.Client(base_url=url, timeout=30) as client:
+            wait_until(lambda: client.get("/agents").json(), 30, what="the agent")
+            setup(client, args.jobs)
+            for n in range(args.jobs):
+                client.post(f"/bench/job/J{n:03d}/schedule",
+                            json={"schedule/cron-notation": "* * * * * ?"}).raise_for_status()
+            start = float(int(time.time()) + 3)  # the window starts at a whole second
+            end = start + args.seconds
+            wait_until(lambda: time.time() > end, args.seconds + 10, interval=0.5,
+                       what="the window to pass")
+            for n in range(args.jobs):
+                client.put(f"/bench/job/J{n:03d}/schedule/pause")
+            deadline = time.time() + 120
+            while time.time() < deadline:  # let the last executions finish (bounded)
+                busy = client.get("/agents").json()[0]["agent/jobs"]["running"]
+                if busy == 0:
+                    break
+                time.sleep(0.5)
+            figures = collect(client, args.jobs, start, end)
+    finally:
+        for process in (agent, bus):
+            if process is not None:
+                process.stop()
+    late = figures.pop("lateness")
+    report = {"benchmark": "scheduling precision", "jobs": args.jobs, "seconds": args.seconds,
+              "lead_s": args.lead, "slots": args.jobs * args.seconds,
+              "slots_fired_in_ledger": figures["claimed"],
+              "executions_started_and_measured": figures["fired"], "missed": figures["missed"],
+              "duplicated": figures["duplicated"],
+              "lateness_ms": {"p50": round(1000 * statistics.median(late), 1) if late else None,
+                              "p99": round(1000 * percentile(late, 0.99), 1) if late else None,
+                              "max": round(1000 * max(late), 1) if late else None,
+                              "min": round(1000 * min(late), 1) if late else None},
+              "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                          "platform": platform.platform()}}
+    print(json.dumps(report, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
