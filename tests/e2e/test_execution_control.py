@@ -2,7 +2,6 @@
 import httpx
 import pytest
 
-from jsbus.launch import wait_until
 from tests.e2e.helpers import deploy, run_to_end, wait_for_agents, wait_for_status
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
