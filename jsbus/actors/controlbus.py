@@ -173,9 +173,10 @@ class ControlBus(SafeActor):
 
     def on_execution_changed(self, message: ExecutionChanged) -> None:
         execution = message.execution
+        if not (execution.batch_status.is_final or execution.batch_status is BatchStatus.UNKNOWN):
+            return  # starting, started...: nothing freed, nothing to dispatch
         slot = self.agents.get(execution.agent_id or "")
-        if slot is not None and (execution.batch_status.is_final
-                                 or execution.batch_status is BatchStatus.UNKNOWN):
+        if slot is not None:
             slot.running = max(0, slot.running - 1)
         self._dispatch()
 

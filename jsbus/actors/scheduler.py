@@ -21,7 +21,7 @@ from jsbus.actors.context import BusContext
 from jsbus.actors.messages import (CalendarChanged, Dispatch, Resync, ScheduleChanged, Snapshot,
                                    Wake)
 from jsbus.errors import ScheduleNotFound
-from jsbus.model import Schedule
+from jsbus.model import AgentStatus, Schedule
 from jsbus.scheduling import plan_for
 from jsbus.slots import SlotKeeper
 
@@ -56,6 +56,7 @@ class Scheduler(SafeActor):
         self.generation = 0
         self.alarm: Alarm | None = None
         self.fired = 0
+        self.agents_ready = True
 
     def on_start(self) -> None:
         self.alarm = Alarm(self.actor_ref, Wake())
@@ -117,6 +118,8 @@ class Scheduler(SafeActor):
     def on_wake(self, message: Wake) -> None:
         now = self.context.clock()
         fired_any = False
+        self.agents_ready = any(agent.status is AgentStatus.READY
+                                for agent in self.context.storage.list_agents())
         while self.heap and self.heap[0].wake <= now.timestamp():
             due = heapq.heappop(self.heap)
             if not self._current(due):
@@ -141,8 +144,9 @@ class Scheduler(SafeActor):
             self.keeper.miss(schedule, fire.moved_from, f"calendar {schedule.calendar}: moved "
                                                         f"to {fire.slot.isoformat()}", now)
         late = now > fire.slot
+        note = None if self.agents_ready else "no agent was ready: the execution waits for one"
         execution_id = self.keeper.fire(schedule, fire.slot, now,
-                                        not_before=None if late else fire.slot)
+                                        not_before=None if late else fire.slot, note=note)
         self.fired += execution_id is not None
         return execution_id is not None
 

@@ -148,3 +148,20 @@ def test_overlap_skip_and_pause_are_recorded_in_the_ledger(tmp_path):
     assert all(r["fire-slot/status"] == "missed" for r in rows if r not in fired)
     assert {r["fire-slot/reason"].split(":")[0] for r in rows if r not in fired} <= \
         {"overlap", "paused"}
+
+
+def test_a_slot_with_no_agent_fires_and_its_execution_waits(tmp_path):
+    bus, url = start_bus(tmp_path, env=FAST)  # no agent at all
+    try:
+        deploy(url)
+        register(url, "LONELY", ["e2e_batch.Count"])
+        add_schedule(url, "LONELY")
+        rows = wait_until(lambda: [r for r in history(url, "LONELY")
+                                   if "no agent" in (r["fire-slot/reason"] or "")], 20,
+                          what="a slot fired with no agent")
+        waiting = {e["job-execution/execution-id"]: e["job-execution/batch-status"]
+                   for e in executions(url, "LONELY")}
+        assert rows[0]["fire-slot/status"] == "fired"
+        assert waiting[rows[0]["fire-slot/execution-id"]] == "batch-status/undispatched"
+    finally:
+        bus.stop()
