@@ -21,7 +21,7 @@ from jsagent.server import AgentServer, create_app
 from jsagent.spec import WILDCARD_HOSTS, AgentDocument
 from jsagent.stats import HostStats
 from jsagent.workerproc import WorkerProcess
-from jsagent.zygote import ZygoteClient
+from jsagent.zygote_client import ZygoteClient
 from jsbus import __version__
 from jsbus.config import Config, split_bind, user_data_dir
 from jsbus.errors import ConfigurationError

@@ -21,7 +21,7 @@ from typing import Any, BinaryIO, Callable
 
 import psutil
 
-from jsagent.zygote import ForkedChild, ZygoteClient, ZygoteUnavailable
+from jsagent.zygote_client import ForkedChild, ZygoteClient, ZygoteUnavailable
 
 log = logging.getLogger(__name__)
 DRAIN_TIMEOUT = 2.0  # after exit, how long a grandchild may keep the output pipes open
