@@ -14,6 +14,7 @@ from typing import Any, Callable
 import httpx
 
 log = logging.getLogger(__name__)
+LINGER_SECONDS = 0.02
 
 
 def bus_client(timeout: float) -> httpx.Client:
@@ -89,6 +90,10 @@ class EventReporter:
             self._cond.wait_for(lambda: self._closed or (self._pending and self._bus_url))
             if self._closed:
                 return None
+            # Linger a moment so that a burst travels in a few large batches, not many small
+            # ones (each request costs the bus far more than the events in it).
+            self._cond.wait_for(lambda: self._closed or len(self._pending) >= self._batch_size,
+                                LINGER_SECONDS)
             return self._bus_url, list(itertools.islice(self._pending, self._batch_size))
 
     def _run(self) -> None:
