@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from jsbus.launch import start_agent, start_bus, wait_until  # noqa: E402
+from jsbus.launch import start_agent, start_bus, stop_all, wait_until  # noqa: E402
 
 APP_DIR = Path(__file__).resolve().parent / "app"
 
@@ -101,9 +101,7 @@ def main() -> int:
                 time.sleep(0.5)
             figures = collect(client, args.jobs, start, end)
     finally:
-        for process in (agent, bus):
-            if process is not None:
-                process.stop()
+        stop_all(agent, bus)
     late = figures.pop("lateness")
     report = {"benchmark": "scheduling precision", "jobs": args.jobs, "seconds": args.seconds,
               "lead_s": args.lead, "slots": args.jobs * args.seconds,

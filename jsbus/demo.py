@@ -11,7 +11,7 @@ import httpx
 from rich.console import Console
 
 from jsbus.follow import ApiError, check, follow, status_name
-from jsbus.launch import start_agent, start_bus, wait_until
+from jsbus.launch import start_agent, start_bus, stop_all, wait_until
 
 APP = "demo"
 
@@ -34,9 +34,7 @@ def run_demo(console: Console, keep: bool = False) -> int:
         console.print(f"[red]demo failed:[/] {exc}")
         return 1
     finally:
-        for process in (agent, bus):
-            if process is not None:
-                process.stop()
+        stop_all(agent, bus)
         if keep:
             console.print(f"kept {workdir}")
         else:

@@ -60,6 +60,13 @@ class Process:
         return self.popen.returncode
 
 
+def stop_all(*processes: Process | None) -> None:
+    """Stop each process that was started (None: never started), first to last."""
+    for process in processes:
+        if process is not None:
+            process.stop()
+
+
 def wait_until(predicate, timeout: float, interval: float = 0.05, what: str = "condition"):
     """Poll ``predicate`` until it returns something truthy; raise TimeoutError after timeout."""
     deadline = time.monotonic() + timeout

@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from jsbus.launch import start_agent, start_bus  # noqa: E402
+from jsbus.launch import start_agent, start_bus, stop_all  # noqa: E402
 from tests.e2e.helpers import deploy, register, run_to_end, wait_for_agents  # noqa: E402
 
 
@@ -32,9 +32,7 @@ def main() -> None:
         result["status"] = run_to_end(url, "FOUND-BY-ZEROCONF")["job-execution/batch-status"]
         result["bus_log_mentions_discovery"] = "discovery found agent" in bus.output()
     finally:
-        for process in (agent, bus):
-            if process is not None:
-                process.stop()
+        stop_all(agent, bus)
     print(json.dumps(result))
 
 

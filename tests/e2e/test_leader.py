@@ -4,7 +4,7 @@ import re
 import httpx
 import pytest
 
-from jsbus.launch import start_agent, start_bus, wait_until
+from jsbus.launch import start_agent, start_bus, stop_all, wait_until
 from tests.e2e.helpers import deploy, register, run_to_end, wait_for_agents
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
@@ -36,9 +36,7 @@ def test_second_bus_on_the_same_database_serves_the_api_only(tmp_path):
         first.stop()
         wait_until(lambda: role(second_url) == "leader", 20, what="the follower to lead")
     finally:
-        for process in (agent, first, second):
-            if process is not None:
-                process.stop()
+        stop_all(agent, first, second)
 
 
 def test_two_gunicorn_workers_make_one_dispatcher(tmp_path):

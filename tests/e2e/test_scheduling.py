@@ -7,7 +7,7 @@ from datetime import datetime
 import httpx
 import pytest
 
-from jsbus.launch import start_agent, start_bus, wait_until
+from jsbus.launch import start_agent, start_bus, stop_all, wait_until
 from tests.e2e.helpers import deploy, register, wait_for_agents
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
@@ -56,9 +56,7 @@ def test_scheduled_runs_are_on_time(tmp_path):
         httpx.put(f"{url}/e2e/job/TICK/schedule/pause", timeout=10)
         rows, runs = _slots_and_executions(url, "TICK")
     finally:
-        for process in (agent, bus):
-            if process is not None:
-                process.stop()
+        stop_all(agent, bus)
     fired = [row for row in rows if row["fire-slot/status"] == "fired"]
     slots = sorted(when(row["fire-slot/time"]) for row in fired)
     assert len(slots) >= 4
@@ -98,9 +96,7 @@ def test_the_ledger_after_the_bus_was_down_for_three_slots(tmp_path):
         ledgers = {job: history(url, job) for job in policies}
         runs = {job: executions(url, job) for job in policies}
     finally:
-        for process in (agent, bus):
-            if process is not None:
-                process.stop()
+        stop_all(agent, bus)
     for job, policy in policies.items():
         rows = ledgers[job]
         slots = Counter(row["fire-slot/time"] for row in rows)
@@ -140,9 +136,7 @@ def test_overlap_skip_and_pause_are_recorded_in_the_ledger(tmp_path):
             httpx.put(f"{url}/e2e/job/BUSY/execution/{execution['job-execution/execution-id']}"
                       "/stop", timeout=10)
     finally:
-        for process in (agent, bus):
-            if process is not None:
-                process.stop()
+        stop_all(agent, bus)
     fired = [r for r in rows if r["fire-slot/status"] == "fired"]
     assert len(fired) == 1, "only the first slot ran: the others overlapped it"
     assert all(r["fire-slot/status"] == "missed" for r in rows if r not in fired)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from jsbus.launch import start_agent, start_bus
+from jsbus.launch import start_agent, start_bus, stop_all
 from tests.e2e.helpers import deploy, register, run_to_end, wait_for_agents
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
@@ -43,9 +43,7 @@ def test_execution_runs_through_the_selected_third_party_transport(tmp_path, plu
                          "execution-id": execution["job-execution/execution-id"],
                          "job": "VIA-PLUGIN"}]
     finally:
-        for process in (agent, bus):
-            if process is not None:
-                process.stop()
+        stop_all(agent, bus)
 
 
 def test_unknown_transport_name_stops_start_up_listing_installed_ones(tmp_path, plugin_site):
