@@ -51,6 +51,21 @@ class Transport(abc.ABC):
     def start_execution(self, agent: AgentInfo, command: StartCommand) -> dict[str, Any]:
         """Ask ``agent`` to run ``command``; idempotent on ``command.execution_id``."""
 
+    def start_executions(self, agent: AgentInfo,
+                         commands: list[StartCommand]) -> list[Exception | None]:
+        """Ask ``agent`` to run several commands; for each, in order, None when the agent took
+        it, else the ``TransportError`` that says why not. This default sends them one by one;
+        a transport that can send them in one exchange overrides it."""
+        from jsbus.errors import TransportError
+        results: list[Exception | None] = []
+        for command in commands:
+            try:
+                self.start_execution(agent, command)
+                results.append(None)
+            except TransportError as exc:
+                results.append(exc)
+        return results
+
     @abc.abstractmethod
     def stop_execution(self, agent: AgentInfo, execution_id: int) -> None:
         """Ask ``agent`` to stop an execution it runs."""

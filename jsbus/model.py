@@ -46,6 +46,9 @@ class BatchStatus(str, enum.Enum):
 FINAL_STATUSES = frozenset({BatchStatus.STOPPED, BatchStatus.FAILED, BatchStatus.COMPLETED,
                             BatchStatus.ABANDONED})
 WAITING_STATUSES = frozenset({BatchStatus.UNDISPATCHED, BatchStatus.UNRESTARTED})
+# Given to an agent and not ended: what counts against the agent's capacity.
+ACTIVE_STATUSES = frozenset({BatchStatus.QUEUED, BatchStatus.STARTING, BatchStatus.STARTED,
+                             BatchStatus.STOPPING})
 RUNNING_STATUSES = frozenset({BatchStatus.QUEUED, BatchStatus.STARTING, BatchStatus.STARTED,
                               BatchStatus.STOPPING, BatchStatus.UNKNOWN})
 

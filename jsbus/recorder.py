@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from typing import Sequence
 
-from jsbus.errors import ExecutionNotFound
 from jsbus.model import BatchStatus, Checkpoint, JobExecution, LogRecord
 from jsbus.storage import Storage
 from jsbus.wire import Event
@@ -24,7 +23,14 @@ class EventRecorder:
         self.storage = storage
 
     def apply(self, agent_id: str, events: Sequence[Event]) -> list[Transition]:
-        owners: dict[int, JobExecution | None] = {}
+        """Apply a batch in one transaction: all of it is stored, or none (the agent sends it
+        again)."""
+        with self.storage.batch(synced=any(event.type == "checkpoint" for event in events)):
+            return self._apply(agent_id, events)
+
+    def _apply(self, agent_id: str, events: Sequence[Event]) -> list[Transition]:
+        owners: dict[int, JobExecution | None] = dict(
+            self.storage.get_executions({event.execution_id for event in events}))
         pending_logs: list[LogRecord] = []
         transitions: list[Transition] = []
         for event in events:
@@ -45,19 +51,15 @@ class EventRecorder:
         self._flush(pending_logs)
         return transitions
 
-    def _owned(self, agent_id: str, execution_id: int,
+    @staticmethod
+    def _owned(agent_id: str, execution_id: int,
                owners: dict[int, JobExecution | None]) -> JobExecution | None:
-        if execution_id not in owners:
-            try:
-                execution = self.storage.get_execution(execution_id, with_steps=False)
-            except ExecutionNotFound:
-                execution = None
-            if execution is not None and execution.agent_id != agent_id:
-                log.warning("agent %s reported on execution %s, which runs on %s: ignored",
-                            agent_id, execution_id, execution.agent_id)
-                execution = None
-            owners[execution_id] = execution
-        return owners[execution_id]
+        execution = owners.get(execution_id)
+        if execution is not None and execution.agent_id != agent_id:
+            log.warning("agent %s reported on execution %s, which runs on %s: ignored",
+                        agent_id, execution_id, execution.agent_id)
+            execution = owners[execution_id] = None
+        return execution
 
     def _flush(self, logs: list[LogRecord]) -> None:
         if logs:

@@ -6,16 +6,18 @@ Rules every backend keeps:
 - Status changes are guarded transitions: one ``UPDATE ... WHERE id = ? AND status IN (...)``;
   the method reports whether it moved the row. Nothing moves an execution out of a final state.
 - Claiming work is one atomic statement, correct with several processes on one database.
-- Writes are durable when the method returns.
+- Writes are durable when the method returns (or, inside ``batch()``, when the block ends).
 """
 from __future__ import annotations
 
 import abc
+import contextlib
 from datetime import datetime
-from typing import Iterable, Sequence
+from typing import ContextManager, Iterable, Sequence
 
-from jsbus.model import (AgentInfo, Application, BatchStatus, Calendar, Checkpoint, FireSlot, Job,
-                         JobDefinition, JobExecution, JobStats, LogRecord, Schedule, SlotStatus,
+from jsbus.errors import ExecutionNotFound
+from jsbus.model import (ACTIVE_STATUSES, AgentInfo, Application, BatchStatus, Calendar,
+                         Checkpoint, FireSlot, Job, JobDefinition, JobExecution, JobStats, LogRecord, Schedule, SlotStatus,
                          StepExecution)
 
 
@@ -54,6 +56,13 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def leader_lock(self) -> LeaderLock: ...
+
+    def batch(self, synced: bool = False) -> ContextManager[None]:
+        """Group the writes of the calling thread inside the block in one transaction (all or
+        nothing, one commit). The bus wraps each burst in one (the fire slots of one instant,
+        an agent's batch of events); a backend without transactions may do nothing here.
+        ``synced``: the commit must survive a power loss, as a checkpoint's must."""
+        return contextlib.nullcontext()
 
     # -- applications ------------------------------------------------------------------------
     @abc.abstractmethod
@@ -114,6 +123,18 @@ class Storage(abc.ABC):
     def claim_execution(self, agent_id: str, now: datetime) -> JobExecution | None:
         """Atomically move the oldest waiting execution to ``queued`` for ``agent_id``."""
 
+    def claim_executions(self, agent_id: str, now: datetime,
+                         limit: int) -> list[JobExecution]:
+        """Up to ``limit`` waiting executions moved to ``queued`` for ``agent_id``, oldest
+        first, each as ``claim_execution`` would (a backend may do it in one statement)."""
+        claimed = []
+        while len(claimed) < limit:
+            execution = self.claim_execution(agent_id, now)
+            if execution is None:
+                break
+            claimed.append(execution)
+        return claimed
+
     @abc.abstractmethod
     def transition_execution(self, execution_id: int, to: BatchStatus, *,
                              start_time: datetime | None = None,
@@ -132,6 +153,24 @@ class Storage(abc.ABC):
     def executions_in(self, statuses: Iterable[BatchStatus],
                       agent_id: str | None = None) -> list[JobExecution]:
         """Executions in any of ``statuses`` (optionally of one agent), oldest first."""
+
+    def get_executions(self, execution_ids: Iterable[int]) -> dict[int, JobExecution]:
+        """The executions of ``execution_ids`` that exist, by id, without their steps."""
+        found = {}
+        for execution_id in set(execution_ids):
+            try:
+                found[execution_id] = self.get_execution(execution_id, with_steps=False)
+            except ExecutionNotFound:
+                pass
+        return found
+
+    def active_counts(self) -> dict[str, int]:
+        """How many executions are queued, starting, started or stopping, by agent id."""
+        counts: dict[str, int] = {}
+        for execution in self.executions_in(ACTIVE_STATUSES):
+            if execution.agent_id:
+                counts[execution.agent_id] = counts.get(execution.agent_id, 0) + 1
+        return counts
 
     @abc.abstractmethod
     def count_waiting(self) -> int:

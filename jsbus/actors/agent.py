@@ -1,8 +1,10 @@
 """One Agent actor per known agent: it sends that agent its commands.
 
 Sending is network I/O, so it runs on the context's I/O pool; the result comes back to this
-actor as a message. A start that cannot be delivered puts the execution back to waiting (a
-guarded transition from ``queued``), so nothing is lost, and tells the ControlBus.
+actor as a message. Start commands travel in batches, one batch in flight per agent: what is
+claimed while one is on its way goes in the next. A start that cannot be delivered puts the
+execution back to waiting (a guarded transition from ``queued``), so nothing is lost, and tells
+the ControlBus.
 """
 from __future__ import annotations
 
@@ -12,8 +14,8 @@ import pykka
 
 from jsbus.actors.base import SafeActor
 from jsbus.actors.context import BusContext
-from jsbus.actors.messages import (DispatchFailed, SendResult, StartExecution, StopExecution,
-                                   UpdateAgent)
+from jsbus.actors.messages import (DispatchFailed, SendResult, SendResults, StartExecutions,
+                                   StopExecution, UpdateAgent)
 from jsbus.control import restart_data
 from jsbus.errors import TransportError
 from jsbus.jsl import job_to_document
@@ -21,6 +23,7 @@ from jsbus.model import AgentInfo, BatchStatus, JobExecution, StartCommand
 from jsbus.wire import rfc3339
 
 log = logging.getLogger(__name__)
+MAX_BATCH = 100  # start commands in one exchange with an agent
 
 
 class AgentActor(SafeActor):
@@ -29,37 +32,64 @@ class AgentActor(SafeActor):
         self.agent = agent
         self.context = context
         self.parent = parent
+        self.outbox: list[JobExecution] = []
+        self.sending = False
 
     def on_update_agent(self, message: UpdateAgent) -> None:
         self.agent = message.agent
 
-    def on_start_execution(self, message: StartExecution) -> None:
-        agent, execution, me = self.agent, message.execution, self.actor_ref
-        self.context.io.submit(self._send_start, agent, execution, me)
+    def on_start_executions(self, message: StartExecutions) -> None:
+        self.outbox.extend(message.executions)
+        self._send_next()
 
-    def _send_start(self, agent: AgentInfo, execution: JobExecution, me: pykka.ActorRef) -> None:
+    def _send_next(self) -> None:
+        """One batch in flight per agent: what is claimed meanwhile goes in the next one."""
+        if self.sending or not self.outbox:
+            return
+        batch, self.outbox = self.outbox[:MAX_BATCH], self.outbox[MAX_BATCH:]
+        self.sending = True
+        self.context.io.submit(self._send_starts, self.agent, batch, self.actor_ref)
+
+    def _send_starts(self, agent: AgentInfo, executions: list[JobExecution],
+                     me: pykka.ActorRef) -> None:
         """Runs on the I/O pool."""
+        results, commands, sent = [], [], []
+        documents: dict = {}
+        for execution in executions:
+            try:
+                commands.append(self._command(execution, documents))
+                sent.append(execution)
+            except Exception as exc:  # noqa: BLE001 - reported back as state, never lost
+                log.exception("preparing execution %s for agent %s failed", execution.id,
+                              agent.name)
+                results.append(SendResult(execution.id, exc))
+        if commands:
+            try:
+                outcomes = self.context.transport.start_executions(agent, commands)
+            except Exception as exc:  # noqa: BLE001 - a third-party transport that raised
+                outcomes = [exc] * len(commands)
+            for execution, error in zip(sent, outcomes):
+                results.append(SendResult(execution.id, error,
+                                          busy=bool(getattr(error, "busy", False))))
+        batch = SendResults(tuple(results))
         try:
-            command = self._command(execution)
-            self.context.transport.start_execution(agent, command)
-            result = SendResult(execution.id, None)
-        except TransportError as exc:
-            result = SendResult(execution.id, exc, busy=exc.busy)
-        except Exception as exc:  # noqa: BLE001 - reported back as state, never lost
-            log.exception("preparing execution %s for agent %s failed", execution.id, agent.name)
-            result = SendResult(execution.id, exc)
-        try:
-            me.tell(result)
-        except pykka.ActorDeadError:
-            self._undispatch(result)
+            me.tell(batch)
+        except pykka.ActorDeadError:  # nobody follows this batch any more
+            for result in batch.results:
+                if result.error is not None:
+                    self._undispatch(result)
 
-    def _command(self, execution: JobExecution) -> StartCommand:
-        storage = self.context.storage
-        job = storage.get_job(execution.app, execution.job)
-        app = storage.get_application(execution.app)
+    def _command(self, execution: JobExecution, documents: dict) -> StartCommand:
+        """``documents`` caches each job's document and classpath for one batch."""
+        storage, key = self.context.storage, (execution.app, execution.job)
+        if key not in documents:
+            job = storage.get_job(execution.app, execution.job)
+            app = storage.get_application(execution.app)
+            documents[key] = (job_to_document(job.definition), app.classpath)
+        document, classpath = documents[key]
         return StartCommand(execution_id=execution.id, app=execution.app, job=execution.job,
-                            document=job_to_document(job.definition),
-                            parameters=dict(execution.job_parameters), classpath=app.classpath,
+                            document=document, parameters=dict(execution.job_parameters),
+                            classpath=classpath,
                             restart=restart_data(storage, execution),
                             not_before=(rfc3339(execution.not_before)
                                         if execution.not_before else None))
@@ -74,12 +104,14 @@ class AgentActor(SafeActor):
         except TransportError as exc:
             log.warning("stop of execution %s on agent %s: %s", execution_id, agent.name, exc)
 
-    def on_send_result(self, message: SendResult) -> None:
-        if message.error is None:
-            return
-        log.warning("agent %s did not take execution %s: %s", self.agent.name,
-                    message.execution_id, message.error)
-        self._undispatch(message)
+    def on_send_results(self, message: SendResults) -> None:
+        self.sending = False
+        for result in message.results:
+            if result.error is not None:
+                log.warning("agent %s did not take execution %s: %s", self.agent.name,
+                            result.execution_id, result.error)
+                self._undispatch(result)
+        self._send_next()
 
     def _undispatch(self, result: SendResult) -> None:
         self.context.storage.transition_execution(result.execution_id, BatchStatus.UNDISPATCHED)

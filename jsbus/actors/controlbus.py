@@ -19,13 +19,13 @@ from jsbus.actors.context import BusContext
 from jsbus.actors.job import JobActor
 from jsbus.actors.messages import (AgentFound, AgentSeen, CalendarChanged, Dispatch,
                                    DispatchFailed, ExecutionChanged, GetJobActor, Resync,
-                                   ScheduleChanged, Snapshot, StartExecution, StopExecution, Tick,
+                                   ScheduleChanged, Snapshot, StartExecutions, StopExecution, Tick,
                                    UpdateAgent)
 from jsbus.actors.scheduler import Scheduler
 from jsbus.model import AgentInfo, AgentStatus, BatchStatus
 
 log = logging.getLogger(__name__)
-ACTIVE = (BatchStatus.QUEUED, BatchStatus.STARTING, BatchStatus.STARTED, BatchStatus.STOPPING)
+DISPATCH_CHUNK = 50  # executions claimed for one agent at a time
 SUSPEND_SECONDS = 5.0
 STOP_RESEND_SECONDS = 10.0
 
@@ -61,6 +61,7 @@ class ControlBus(SafeActor):
         self.stops_sent: dict[int, float] = {}  # execution id -> when its stop was last sent
         self.scheduler: pykka.ActorRef | None = None
         self.last_resync = time.monotonic()
+        self.dispatch_due = False
 
     def on_start(self) -> None:
         self.scheduler = Scheduler.start(self.context, self.actor_ref)
@@ -91,7 +92,7 @@ class ControlBus(SafeActor):
     def on_agent_seen(self, message: AgentSeen) -> None:
         slot = self._slot(message.agent)
         slot.suspended_until = 0.0
-        self._dispatch()
+        self._dispatch_soon()
 
     def on_agent_found(self, message: AgentFound) -> None:
         address = message.address
@@ -113,10 +114,7 @@ class ControlBus(SafeActor):
 
     def _reconcile(self) -> None:
         storage, now = self.context.storage, self.context.clock()
-        running: dict[str, int] = {}
-        for execution in storage.executions_in(ACTIVE):
-            if execution.agent_id:
-                running[execution.agent_id] = running.get(execution.agent_id, 0) + 1
+        running = storage.active_counts()
         for info in storage.list_agents():
             expired = info.last_seen is None or now - info.last_seen > self.lease
             if info.status is AgentStatus.READY and expired:
@@ -139,18 +137,31 @@ class ControlBus(SafeActor):
 
     # -- executions ---------------------------------------------------------------------------
     def _dispatch(self) -> None:
+        """Claim waiting executions for the agents that can take them, in chunks, each chunk
+        for the least loaded agent, and hand each agent's chunk to its actor in one message."""
+        self.dispatch_due = False
         storage, now = self.context.storage, time.monotonic()
         while True:
             candidates = [slot for slot in self.agents.values() if slot.can_take(now)]
             if not candidates:
                 return
             slot = min(candidates, key=AgentSlot.load)
-            execution = storage.claim_execution(slot.info.instance_id, self.context.clock())
-            if execution is None:
+            room = min(slot.info.capacity - slot.running, DISPATCH_CHUNK)
+            claimed = storage.claim_executions(slot.info.instance_id, self.context.clock(), room)
+            if not claimed:
                 return
-            slot.running += 1
-            self.context.status_changed(execution, BatchStatus.UNDISPATCHED)
-            slot.ref.tell(StartExecution(execution))
+            slot.running += len(claimed)
+            for execution in claimed:
+                self.context.status_changed(execution, BatchStatus.UNDISPATCHED)
+            slot.ref.tell(StartExecutions(tuple(claimed)))
+            if len(claimed) < room:
+                return
+
+    def _dispatch_soon(self) -> None:
+        """Coalesce: a burst of messages that each free a place makes one dispatch, after them."""
+        if not self.dispatch_due:
+            self.dispatch_due = True
+            self.actor_ref.tell(Dispatch())
 
     def on_stop_execution(self, message: StopExecution) -> None:
         slot = self.agents.get(message.agent_id or "")
@@ -178,7 +189,7 @@ class ControlBus(SafeActor):
         slot = self.agents.get(execution.agent_id or "")
         if slot is not None:
             slot.running = max(0, slot.running - 1)
-        self._dispatch()
+        self._dispatch_soon()
 
     def on_dispatch_failed(self, message: DispatchFailed) -> None:
         slot = self.agents.get(message.agent_id)

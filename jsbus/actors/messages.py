@@ -72,8 +72,9 @@ class StopExecution:
 
 
 @dataclass(frozen=True)
-class StartExecution:
-    execution: JobExecution
+class StartExecutions:
+    """Executions claimed for one agent, to send it in one exchange."""
+    executions: tuple[JobExecution, ...]
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,12 @@ class SendResult:
     execution_id: int
     error: Exception | None
     busy: bool = False
+
+
+@dataclass(frozen=True)
+class SendResults:
+    """How one batch of start commands went, execution by execution."""
+    results: tuple[SendResult, ...]
 
 
 @dataclass(frozen=True)

@@ -117,20 +117,38 @@ class Scheduler(SafeActor):
     # -- firing -------------------------------------------------------------------------------
     def on_wake(self, message: Wake) -> None:
         now = self.context.clock()
-        fired_any = False
         self.agents_ready = any(agent.status is AgentStatus.READY
                                 for agent in self.context.storage.list_agents())
+        due: list[Due] = []
         while self.heap and self.heap[0].wake <= now.timestamp():
-            due = heapq.heappop(self.heap)
-            if not self._current(due):
-                continue
-            planned = self.planned[due.key]
-            fired_any |= self._slot(planned.schedule, due.fire, now)
-            self.context.storage.advance_schedule(*due.key, due.fire.slot)
-            self._push(planned, due.fire.slot)
+            head = heapq.heappop(self.heap)
+            if self._current(head):
+                due.append(head)
+        try:  # the slots of one instant: one transaction, one commit
+            with self.context.storage.batch():
+                fired_any = self._fire(due, now)
+        except Exception:  # noqa: BLE001 - nothing was written: fire them one at a time
+            log.exception("firing %d slot(s) in one transaction failed; firing them one by one",
+                          len(due))
+            fired_any = False
+            for head in due:
+                try:
+                    fired_any |= self._fire([head], now)
+                except Exception:  # noqa: BLE001 - one bad slot must not stop the others
+                    log.exception("slot %s of %s/%s could not be fired", head.fire.slot,
+                                  *head.key)
+        for head in due:  # each schedule goes on to its next slot, whatever happened
+            self._push(self.planned[head.key], head.fire.slot)
         if fired_any:
             self.parent.tell(Dispatch())
         self._arm()
+
+    def _fire(self, due: list[Due], now: datetime) -> bool:
+        fired_any = False
+        for head in due:
+            fired_any |= self._slot(self.planned[head.key].schedule, head.fire, now)
+            self.context.storage.advance_schedule(*head.key, head.fire.slot)
+        return fired_any
 
     def _slot(self, schedule: Schedule, fire, now: datetime) -> bool:
         if fire.excluded:

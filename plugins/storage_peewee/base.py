@@ -17,6 +17,7 @@ from jsbus.model import BatchStatus, utcnow
 
 from .connection import SQLITE_PRAGMAS, is_sqlite, open_database
 from .models import Models, build_models
+from .statements import Statements
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -51,6 +52,7 @@ class StoreBase:
         self.migrations_dir = Path(migrations_dir)
         self._database: Database | None = None
         self._models: Models | None = None
+        self._statements: Statements | None = None
         self._pid: int | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -62,6 +64,7 @@ class StoreBase:
             except OSError as exc:
                 raise StorageError(f"{self.url}: {exc}") from exc
             self._models = build_models(self._database)
+            self._statements = Statements(self._database, self._models)
             self._pid = os.getpid()
         self._database.connect(reuse_if_open=True)
         self.apply_migrations()
@@ -115,6 +118,13 @@ class StoreBase:
         return self._models
 
     @property
+    def statements(self) -> Statements:
+        """The hot path's statements as cached SQL text (``statements.py``)."""
+        if self._statements is None:
+            raise StorageError(f"storage {self.url} is not open: call open() first")
+        return self._statements
+
+    @property
     def sqlite(self) -> bool:
         return is_sqlite(self.db)
 
@@ -124,15 +134,29 @@ class StoreBase:
         return self.db.atomic("IMMEDIATE") if self.sqlite else self.db.atomic()
 
     @contextlib.contextmanager
+    def batch(self, synced: bool = False) -> Iterator[None]:
+        """One write transaction for the block (``Storage.batch``); nested blocks and the
+        methods' own transactions become savepoints inside it."""
+        if self.db.in_transaction():
+            yield
+            return
+        with contextlib.ExitStack() as stack:
+            if synced:
+                stack.enter_context(self.synced_commits())
+            stack.enter_context(self.write_transaction())
+            yield
+
+    @contextlib.contextmanager
     def synced_commits(self) -> Iterator[None]:
         """Commits that survive a power loss, not only a crash of the process.
 
         PostgreSQL's commits are (``synchronous_commit`` on). SQLite's, with the WAL at
         ``synchronous=normal``, may lose the last ones to a power cut: the calling thread's
-        connection syncs the WAL at each commit (``synchronous=full``) inside the block. Not
-        for use inside a transaction, where the pragma cannot change.
+        connection syncs the WAL at each commit (``synchronous=full``) inside the block. Inside
+        a transaction, where the pragma cannot change, the enclosing ``batch(synced=...)``
+        decides.
         """
-        if not self.sqlite:
+        if not self.sqlite or self.db.in_transaction():
             yield
             return
         self.db.pragma("synchronous", "full")
@@ -160,11 +184,8 @@ class StoreBase:
         after the other, and neither leaves rows of a deleted job behind. SQLite's IMMEDIATE
         transaction already excludes every other writer.
         """
-        J = self.models.Job
-        query = J.select(J.id).where((J.app == app) & (J.name == name))
-        if not self.sqlite:
-            query = query.for_update("FOR UPDATE" if to_delete else "FOR SHARE")
-        if query.first() is None:
+        lock = None if self.sqlite else ("FOR UPDATE" if to_delete else "FOR SHARE")
+        if self.statements.job_id(app, name, lock) is None:
             self.require_application(app)
             raise JobNotFound(f"{app}/{name}")
 

@@ -7,7 +7,8 @@ from typing import Iterable
 from peewee import JOIN, fn
 
 from jsbus.errors import Conflict, ExecutionNotFound, ValidationError
-from jsbus.model import (EXECUTION_TRANSITIONS, FINAL_STATUSES, WAITING_STATUSES, BatchStatus,
+from jsbus.model import (ACTIVE_STATUSES, EXECUTION_TRANSITIONS, FINAL_STATUSES,
+                         WAITING_STATUSES, BatchStatus,
                          JobExecution, StepExecution)
 
 from .base import StoreBase, storage_errors, transition_sources
@@ -35,22 +36,27 @@ class ExecutionRecords(StoreBase):
         E = self.models.JobExecution
         row = {"app": app, "job": job, "job_parameters": dict(parameters), "create_time": now,
                "not_before": not_before, "slot": slot}
+        row = {name: value for name, value in row.items() if value is not None}
         # Checked and inserted under one write lock, so a job deleted meanwhile leaves no orphan
         # (on PostgreSQL, lock_job holds the job's row until the commit).
         with self.write_transaction():
             self.lock_job(app, job)
             if restart_of is None:
-                execution_id = E.insert(batch_status=BatchStatus.UNDISPATCHED, **row).execute()
+                execution_id = self.statements.insert(
+                    E, {"batch_status": BatchStatus.UNDISPATCHED, **row})
                 # A new instance, named by its first execution: the id is known only now, and
                 # no other transaction sees the row before this one commits.
-                E.update(instance_id=execution_id).where(E.id == execution_id).execute()
+                changes = {"instance_id": execution_id}
             else:
-                instance_id = self._instance_to_restart(app, job, restart_of)
-                execution_id = E.insert(batch_status=BatchStatus.UNRESTARTED,
-                                        instance_id=instance_id, restarted_from=restart_of,
-                                        **row).execute()
-            # Read back before the commit: a delete_job right after it cannot take it away.
-            return self.get_execution(execution_id, with_steps=False)
+                execution_id = self.statements.insert(
+                    E, {"batch_status": BatchStatus.UNRESTARTED, "restarted_from": restart_of,
+                        "instance_id": self._instance_to_restart(app, job, restart_of), **row})
+                changes = {"id": execution_id}  # a no-op that reads the row back
+            # Read back (RETURNING) before the commit: a delete_job right after it cannot take
+            # it away. A new execution has no agent yet.
+            rows = self.statements.update(E, changes, {"id": execution_id},
+                                          returning=self.statements.execution_rows_plain)
+            return to_execution(rows[0])
 
     def _instance_to_restart(self, app: str, job: str, restart_of: int) -> int:
         """The instance of ``restart_of``, checked inside the caller's write transaction."""
@@ -102,19 +108,24 @@ class ExecutionRecords(StoreBase):
 
     @storage_errors
     def claim_execution(self, agent_id: str, now: datetime) -> JobExecution | None:
+        claimed = self.claim_executions(agent_id, now, 1)
+        return claimed[0] if claimed else None
+
+    @storage_errors
+    def claim_executions(self, agent_id: str, now: datetime,
+                         limit: int) -> list[JobExecution]:
         E = self.models.JobExecution
-        # Compare-and-set in one statement: the subquery picks the oldest waiting execution and
-        # the outer WHERE re-checks its status, so two claimers never both get it.
+        # Compare-and-set in one statement: the subquery picks the oldest waiting executions
+        # and the outer WHERE re-checks their status, so two claimers never both get one.
         oldest = (E.select(E.id).where(E.batch_status.in_(WAITING_STATUSES))
-                  .order_by(E.id).limit(1))
+                  .order_by(E.id).limit(limit))
         if not self.sqlite:
-            oldest = oldest.for_update(skip_locked=True)  # claimers skip each other's row
+            oldest = oldest.for_update(skip_locked=True)  # claimers skip each other's rows
         query = (E.update({E.batch_status: BatchStatus.QUEUED, E.agent_id: agent_id,
                            E.queued_time: now})
-                 .where((E.id == oldest) & E.batch_status.in_(WAITING_STATUSES))
-                 .returning(E))
-        rows = list(query.execute())
-        return self._with_agent_name(rows[0]) if rows else None
+                 .where(E.id.in_(oldest) & E.batch_status.in_(WAITING_STATUSES))
+                 .returning(E, self._agent_name_of(E)))
+        return sorted((to_execution(row) for row in query.execute()), key=lambda e: e.id)
 
     @storage_errors
     def transition_execution(self, execution_id: int, to: BatchStatus, *,
@@ -123,22 +134,16 @@ class ExecutionRecords(StoreBase):
                              exit_status: str | None = None,
                              agent_id: str | None = None,
                              restart_position: str | None = None) -> JobExecution | None:
-        E = self.models.JobExecution
         sources = transition_sources(EXECUTION_TRANSITIONS, to)
-        changes = {E.batch_status: to}
-        for column, value in ((E.start_time, start_time), (E.end_time, end_time),
-                              (E.exit_status, exit_status), (E.agent_id, agent_id),
-                              (E.restart_position, restart_position)):
-            if value is not None:
-                changes[column] = value
+        changes = {name: value for name, value in (
+            ("start_time", start_time), ("end_time", end_time), ("exit_status", exit_status),
+            ("agent_id", agent_id), ("restart_position", restart_position))
+            if value is not None}
         if to is BatchStatus.UNDISPATCHED and agent_id is None:
-            changes[E.agent_id] = None  # back in the queue: no agent owns it any more
-        query = (E.update(changes)
-                 .where((E.id == execution_id) & E.batch_status.in_(sources))
-                 .returning(E))
-        rows = list(query.execute())
-        if rows:
-            return self._with_agent_name(rows[0])
+            changes["agent_id"] = None  # back in the queue: no agent owns it any more
+        row = self.statements.move_execution(execution_id, to, sources, changes)
+        if row is not None:
+            return to_execution(row)
         self.require_execution(execution_id)
         return None
 
@@ -162,6 +167,24 @@ class ExecutionRecords(StoreBase):
         if not rows:
             self.require_job(app, job)
         return [to_execution(row) for row in rows]
+
+    @storage_errors
+    def get_executions(self, execution_ids: Iterable[int]) -> dict[int, JobExecution]:
+        E = self.models.JobExecution
+        wanted = sorted(set(execution_ids))
+        found = {}
+        for start in range(0, len(wanted), 500):  # bounded IN lists
+            rows = self._select_executions().where(E.id.in_(wanted[start:start + 500]))
+            found.update((row.id, to_execution(row)) for row in rows)
+        return found
+
+    @storage_errors
+    def active_counts(self) -> dict[str, int]:
+        E = self.models.JobExecution
+        rows = (E.select(E.agent_id, fn.COUNT(E.id))
+                .where(E.batch_status.in_(list(ACTIVE_STATUSES)) & E.agent_id.is_null(False))
+                .group_by(E.agent_id).tuples())
+        return dict(rows)
 
     @storage_errors
     def count_waiting(self) -> int:
@@ -195,14 +218,10 @@ class ExecutionRecords(StoreBase):
                 .join(A, JOIN.LEFT_OUTER, on=(A.instance_id == E.agent_id))
                 .objects())
 
-    def _with_agent_name(self, row) -> JobExecution:
-        # The row comes from UPDATE ... RETURNING (the state the update wrote); only the
-        # agent's name is read afterwards.
+    def _agent_name_of(self, E):
+        """The name of an execution's agent, as a column of ``UPDATE ... RETURNING``."""
         A = self.models.Agent
-        name = None
-        if row.agent_id is not None:
-            name = A.select(A.name).where(A.instance_id == row.agent_id).scalar()
-        return to_execution(row, agent_name=name)
+        return (A.select(A.name).where(A.instance_id == E.agent_id)).alias("agent_name")
 
     def _steps(self, execution_id: int) -> list[StepExecution]:
         S = self.models.StepExecution

@@ -144,11 +144,7 @@ class ScheduleRecords(StoreBase):
     @storage_errors
     def advance_schedule(self, app: str, job: str, slot: datetime) -> None:
         """One guarded UPDATE. A schedule deleted meanwhile is no error: nothing moves."""
-        S = self.models.Schedule
-        (S.update(last_slot=slot)
-         .where((S.app == app) & (S.job == job)
-                & (S.last_slot.is_null() | (S.last_slot < slot)))
-         .execute())
+        self.statements.advance_schedule(app, job, slot)
 
     def _missing_schedule(self, app: str, job: str):
         """Raise ``JobNotFound`` (or ``ApplicationNotFound``) when the job is missing too,
@@ -175,20 +171,12 @@ class ScheduleRecords(StoreBase):
                      execution_id: int | None = None) -> bool:
         """One statement: ``INSERT INTO fire_slot (...) SELECT <values> FROM job WHERE <the
         job> ON CONFLICT (app, job, slot) DO NOTHING RETURNING id``."""
-        F, J = self.models.FireSlot, self.models.Job
-        values = {F.app: app, F.job: job, F.slot: slot, F.status: SlotStatus(status),
-                  F.recorded_at: recorded_at, F.reason: reason, F.execution_id: execution_id}
+        values = {"app": app, "job": job, "slot": slot, "status": SlotStatus(status),
+                  "recorded_at": recorded_at, "reason": reason, "execution_id": execution_id}
         # NULLs are left to the column default: an untyped NULL in a SELECT list reads as text
         # on PostgreSQL, which an integer column refuses.
-        values = {column: value for column, value in values.items() if value is not None}
-        source = (J.select(*[column.to_value(value) for column, value in values.items()])
-                  .where((J.app == app) & (J.name == job)))
-        if not self.sqlite:
-            source = source.for_update("FOR SHARE")  # see lock_job
-        query = (F.insert_from(source, list(values))
-                 .on_conflict(conflict_target=[F.app, F.job, F.slot], action="NOTHING")
-                 .returning(F.id))
-        return bool(list(query.execute()))
+        values = {name: value for name, value in values.items() if value is not None}
+        return self.statements.insert_slot(values, None if self.sqlite else "FOR SHARE")
 
     @storage_errors
     def set_slot_outcome(self, app: str, job: str, slot: datetime, *,
@@ -196,13 +184,12 @@ class ScheduleRecords(StoreBase):
                          execution_id: int | None = None) -> None:
         """Fields left None are kept. A slot without a row (its job was deleted meanwhile) is
         no error: nothing is written."""
-        F = self.models.FireSlot
-        changes = {column: value for column, value in ((F.status, status), (F.reason, reason),
-                                                       (F.execution_id, execution_id))
+        changes = {name: value for name, value in (("status", status), ("reason", reason),
+                                                   ("execution_id", execution_id))
                    if value is not None}
         if changes:
-            (F.update(changes)
-             .where((F.app == app) & (F.job == job) & (F.slot == slot)).execute())
+            self.statements.update(self.models.FireSlot, changes,
+                                   {"app": app, "job": job, "slot": slot})
 
     @storage_errors
     def list_slots(self, app: str, job: str, offset: int = 0,

@@ -6,7 +6,6 @@ from typing import Sequence
 
 from peewee import IntegrityError
 
-from jsbus.errors import ExecutionNotFound
 from jsbus.model import STEP_TRANSITIONS, BatchStatus, Checkpoint, LogRecord, StepExecution
 
 from .base import StoreBase, storage_errors, transition_sources
@@ -27,20 +26,14 @@ class StepRecords(StoreBase):
     @storage_errors
     def start_step(self, execution_id: int, step_name: str,
                    start_time: datetime) -> StepExecution:
-        S = self.models.StepExecution
         try:
-            # A repeat is ignored: (execution, step_name) is unique. A missing execution is not:
-            # conflict clauses never cover foreign keys, on SQLite or PostgreSQL.
-            (S.insert(execution=execution_id, step_name=step_name,
-                      batch_status=BatchStatus.STARTED, start_time=start_time)
-             .on_conflict_ignore().execute())
+            # A repeat keeps the first start: (execution, step_name) is unique. A missing
+            # execution fails: conflict clauses never cover foreign keys.
+            return to_step(self.statements.start_step(execution_id, step_name,
+                                                      BatchStatus.STARTED, start_time))
         except IntegrityError:
             self.require_execution(execution_id)
             raise
-        row = S.get_or_none((S.execution == execution_id) & (S.step_name == step_name))
-        if row is None:  # its job was deleted between the two statements
-            raise ExecutionNotFound(execution_id)
-        return to_step(row)
 
     @storage_errors
     def end_step(self, execution_id: int, step_name: str, status: BatchStatus,
@@ -49,21 +42,17 @@ class StepRecords(StoreBase):
                  persistent_user_data: object = None) -> StepExecution | None:
         """``metrics`` replace the stored ones (None keeps them); ``persistent_user_data``
         None keeps the stored value (null unless an earlier end wrote one)."""
-        S = self.models.StepExecution
-        changes = {S.batch_status: status, S.end_time: end_time}
+        changes = {"batch_status": status, "end_time": end_time}
         if exit_status is not None:
-            changes[S.exit_status] = exit_status
+            changes["exit_status"] = exit_status
         if metrics is not None:
-            changes[S.metrics] = dict(metrics)
+            changes["metrics"] = dict(metrics)
         if persistent_user_data is not None:
-            changes[S.persistent_user_data] = persistent_user_data
-        query = (S.update(changes)
-                 .where((S.execution == execution_id) & (S.step_name == step_name)
-                        & S.batch_status.in_(transition_sources(STEP_TRANSITIONS, status)))
-                 .returning(S))
-        rows = list(query.execute())
-        if rows:
-            return to_step(rows[0])
+            changes["persistent_user_data"] = persistent_user_data
+        row = self.statements.end_step(execution_id, step_name,
+                                       transition_sources(STEP_TRANSITIONS, status), changes)
+        if row is not None:
+            return to_step(row)
         self.require_execution(execution_id)
         return None
 

@@ -73,6 +73,24 @@ class HttpTransport(Transport):
         return self.send("POST", f"{agent.url}/executions", target=describe_agent(agent),
                          body=start_command_body(command))
 
+    def start_executions(self, agent: AgentInfo,
+                         commands: list[StartCommand]) -> list[Exception | None]:
+        """One ``POST /executions/batch``; an agent without that endpoint (404) gets the
+        commands one by one."""
+        if len(commands) == 1:
+            return super().start_executions(agent, commands)
+        target = describe_agent(agent)
+        try:
+            answer = self.send("POST", f"{agent.url}/executions/batch", target=target,
+                               body={"executions": [start_command_body(c) for c in commands]})
+        except AgentRefused as exc:
+            if exc.status in (404, 405):
+                return super().start_executions(agent, commands)
+            return [exc] * len(commands)
+        except TransportError as exc:
+            return [exc] * len(commands)
+        return batch_results(target, commands, answer)
+
     def stop_execution(self, agent: AgentInfo, execution_id: int) -> None:
         self.send("PUT", f"{agent.url}/executions/{execution_id}/stop",
                   target=describe_agent(agent))
@@ -104,6 +122,30 @@ class HttpTransport(Transport):
         if not response.is_success:
             raise refusal(target, response)
         return answer_json(target, response)
+
+
+def batch_results(target: str, commands: list[StartCommand],
+                  answer: dict[str, Any]) -> list[Exception | None]:
+    """Per command of a batch: None when the agent took it, else why not."""
+    by_id = {}
+    for result in answer.get("results") or []:
+        if isinstance(result, dict):
+            by_id[result.get("execution-id")] = result
+    outcomes: list[Exception | None] = []
+    for command in commands:
+        result = by_id.get(command.execution_id)
+        if result is None:
+            outcomes.append(TransportError(f"{target} did not answer for execution "
+                                           f"{command.execution_id} in its batch"))
+            continue
+        status = result.get("status")
+        if isinstance(status, int) and 200 <= status < 300:
+            outcomes.append(None)
+        else:
+            error = AgentBusy if status == 503 else AgentRefused
+            messages = [str(m) for m in result.get("messages") or []]
+            outcomes.append(error(target, status if isinstance(status, int) else 0, messages))
+    return outcomes
 
 
 def describe_agent(agent: AgentInfo) -> str:

@@ -239,3 +239,46 @@ def test_a_subclass_sees_every_command_through_send(agent):
         transport.close()
     assert transport.sent == [("PUT", f"{agent.info().url}/executions/7/stop",
                                {"execution-id": 7})]
+
+
+def commands(*ids):
+    return [StartCommand(**{**COMMAND.__dict__, "execution_id": i}) for i in ids]
+
+
+def test_several_starts_go_in_one_batch_and_each_gets_its_outcome(agent, transport):
+    agent.answers[("POST", "/executions/batch")] = (200, {"results": [
+        {"execution-id": 1, "status": 202}, {"execution-id": 2, "status": 200},
+        {"execution-id": 3, "status": 503, "messages": ["at capacity"]},
+        {"execution-id": 4, "status": 400, "messages": ["document: bad"]}]})
+
+    outcomes = transport.start_executions(agent.info(), commands(1, 2, 3, 4, 5))
+
+    [request] = agent.requests
+    assert request["path"] == "/executions/batch"
+    assert [c["execution-id"] for c in request["body"]["executions"]] == [1, 2, 3, 4, 5]
+    assert outcomes[:2] == [None, None]
+    assert isinstance(outcomes[2], AgentBusy) and outcomes[2].messages == ["at capacity"]
+    assert isinstance(outcomes[3], AgentRefused) and not outcomes[3].busy
+    assert outcomes[3].status == 400
+    assert isinstance(outcomes[4], TransportError)  # the agent said nothing of execution 5
+    assert "execution 5" in str(outcomes[4])
+
+
+def test_an_agent_without_the_batch_endpoint_gets_the_starts_one_by_one(agent, transport):
+    agent.answers[("POST", "/executions")] = (202, {"accepted": True})
+
+    outcomes = transport.start_executions(agent.info(), commands(1, 2))
+
+    assert outcomes == [None, None]
+    assert [r["path"] for r in agent.requests] == [
+        "/executions/batch", "/executions", "/executions"]
+    assert [r["body"]["execution-id"] for r in agent.requests[1:]] == [1, 2]
+
+
+def test_a_batch_nobody_answers_fails_every_start_in_it(transport):
+    dead = AgentInfo(instance_id="x", name="gone", host="127.0.0.1", port=closed_port())
+
+    outcomes = transport.start_executions(dead, commands(1, 2))
+
+    assert len(outcomes) == 2
+    assert all(isinstance(o, TransportError) and "gone" in str(o) for o in outcomes)
