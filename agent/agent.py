@@ -15,12 +15,13 @@ import pykka
 
 from jsagent.identity import instance_id
 from jsagent.reporter import EventReporter, Heartbeat, bus_client
-from jsagent.runtime import ExecutionRuntime, RunningCount, Shutdown, StartExecution, \
-    StopExecution
+from jsagent.pool import PoolSettings
+from jsagent.runtime import (ExecutionRuntime, PrestartWorkers, RunningCount, Shutdown,
+                             StartExecution, StartExecutions, StopExecution)
 from jsagent.server import AgentServer, create_app
 from jsagent.spec import WILDCARD_HOSTS, AgentDocument
 from jsagent.stats import HostStats
-from jsagent.workerproc import WorkerProcess
+from jsagent.workerproc import PoolWorker, spawn_worker
 from jsagent.zygote_client import ZygoteClient
 from jsbus import __version__
 from jsbus.config import Config, split_bind, user_data_dir
@@ -46,6 +47,15 @@ def zygote_enabled() -> bool:
 def capacity(config: Config) -> int:
     """``agent.capacity``; 0 means twice the CPU cores."""
     return int(config.get("agent.capacity")) or 2 * (os.cpu_count() or 1)
+
+
+def pool_settings(config: Config, capacity: int) -> PoolSettings:
+    """The worker pool's rules from ``agent.worker_*`` (``worker_max_idle`` 0: ``capacity``)."""
+    max_idle = int(config.get("agent.worker_max_idle")) or capacity
+    spare = max(0, int(config.get("agent.worker_spare")))
+    return PoolSettings(reuse=int(config.get("agent.worker_reuse")),
+                        idle=float(config.get("agent.worker_idle")), max_idle=max_idle,
+                        spare=spare, limit=capacity + max_idle + spare)
 
 
 class Agent:
@@ -76,7 +86,9 @@ class Agent:
                                       bus_client(self._timeout), cfg.get("agent.event_batch"))
         self._runtime = ExecutionRuntime.start(
             self.reporter.emit, self.capacity, float(cfg.get("agent.stop_grace")),
-            launch=self._launch, idle=self.idle, work_dir=str(self.work_dir))
+            spawn=self._spawn, settings=pool_settings(cfg, self.capacity),
+            handoff=float(cfg.get("agent.handoff")), idle=self.idle,
+            work_dir=str(self.work_dir))
         host, port = split_bind(cfg.get("agent.bind"), DEFAULT_PORT)
         self.server = AgentServer(create_app(self), host, port)
         self._document = AgentDocument(
@@ -87,6 +99,7 @@ class Agent:
                                    bus_client(self._timeout), cfg.get("agent.heartbeat_interval"))
         if self.zygote is not None and not self.zygote.wait_ready(ZYGOTE_READY_TIMEOUT):
             log.warning("the zygote is not ready; workers start as fresh processes until it is")
+        self._runtime.tell(PrestartWorkers())
         self.server.start()
         self.reporter.start()
         self.heartbeat.start()
@@ -95,9 +108,8 @@ class Agent:
         if cfg.get("discovery.enabled"):
             self._advertise(host)
 
-    def _launch(self, execution_id: int, command: bytes, notify) -> WorkerProcess:
-        return WorkerProcess(execution_id, command, notify, cwd=str(self.work_dir),
-                             zygote=self.zygote)
+    def _spawn(self, number: int) -> PoolWorker:
+        return spawn_worker(number, str(self.work_dir), self.zygote)
 
     def _advertise(self, bind_host: str) -> None:
         from jsbus.plugins import PluginHost  # plugins load only when discovery is on
@@ -157,6 +169,9 @@ class Agent:
 
     def start_execution(self, command: StartCommand) -> tuple[int, dict[str, Any]]:
         return self._runtime.ask(StartExecution(command), timeout=self._timeout)
+
+    def start_executions(self, commands: list[StartCommand]) -> list[tuple[int, dict[str, Any]]]:
+        return self._runtime.ask(StartExecutions(tuple(commands)), timeout=self._timeout)
 
     def stop_execution(self, execution_id: int) -> bool:
         return self._runtime.ask(StopExecution(execution_id), timeout=self._timeout)

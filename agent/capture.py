@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import threading
+import time
 import traceback
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -20,20 +21,49 @@ class EventSink:
     """
 
     def __init__(self, fd: int):
-        self._file = os.fdopen(fd, "w", encoding="utf-8", closefd=True)
+        self._fd = fd
         self._lock = threading.Lock()
         self.broken = False
 
     def emit(self, event: dict[str, Any]) -> None:
-        line = json.dumps(event, default=str) + "\n"
+        line = (json.dumps(event, default=str) + "\n").encode()
         with self._lock:
             if self.broken:
                 return
             try:
-                self._file.write(line)
-                self._file.flush()
-            except (OSError, ValueError):
+                while line:  # a pipe takes it whole unless a signal interrupts the write
+                    line = line[os.write(self._fd, line):]
+            except OSError:
                 self.broken = True
+
+
+class GiveWay:
+    """Emits through ``sink``; once, right after the first ``step-ended`` event, and only if
+    that comes less than ``seconds`` after ``since`` (the not-before, a wall-clock timestamp),
+    it waits until ``since + seconds`` (a stop cuts the wait short).
+
+    For a run that started at a not-before: when many executions are due at the same instant,
+    each worker that woke runs its job's start and its whole tail (events, clean-up) before the
+    next worker gets a CPU, so the last ones start late. Stepping aside when the first step
+    ended right after the slot lets the others start first: the start is what must be precise,
+    the rest is not. A first step that ran longer than that never waits.
+    """
+
+    def __init__(self, sink: EventSink, seconds: float, since: float, stop: threading.Event):
+        self._sink, self._until, self._stop = sink, since + seconds, stop
+        self._pending = True
+
+    @property
+    def broken(self) -> bool:
+        return self._sink.broken
+
+    def emit(self, event: dict[str, Any]) -> None:
+        self._sink.emit(event)
+        if self._pending and event.get("type") == "step-ended":
+            self._pending = False
+            remaining = self._until - time.time()
+            if remaining > 0:
+                self._stop.wait(remaining)
 
 
 class StepTag:

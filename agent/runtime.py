@@ -1,20 +1,33 @@
 """The runtime actor: owns the executions of this agent and turns what workers do into events.
 
-HTTP handlers ``ask`` it (always with a timeout); the threads watching worker processes
-``tell`` it. Nothing slow runs here: spawning and waiting happen in ``WorkerProcess`` threads.
+HTTP handlers ``ask`` it (always with a timeout); the pipe watcher, the launcher and the alarm
+``tell`` it. Nothing slow runs here: workers are started on the launcher's thread, their pipes
+are read and written by the pipe watcher's thread, and waits are alarms.
+
+An execution is ``held`` (its not-before is further away than ``handoff``: see
+``jsagent.holds``), then ``waiting`` for a worker of its key, then ``running`` on one, then
+``done``. Held and waiting executions count towards the capacity like running ones.
 """
 from __future__ import annotations
 
+import json
 import logging
 import threading
-from dataclasses import dataclass
+import time
+from collections import deque
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import pykka
 
+from jsagent.alarm import Alarm
 from jsagent.commands import command_json
 from jsagent.events import EVENT_TYPES, execution_event, is_final, log_event, step_ended
-from jsagent.workerproc import ChildEvent, ChildExited, ChildOutput, WorkerProcess
+from jsagent.holds import HandOffDue, Holds, not_before_seconds
+from jsagent.pipes import PipeWatcher
+from jsagent.pool import (PoolSettings, SweepPool, WorkerNotStarted, WorkerPool,
+                          WorkerStarted)
+from jsagent.workerproc import ChildEvent, ChildOutput, PoolWorker, RunEnded, WorkerGone
 from jsbus.model import StartCommand
 
 log = logging.getLogger(__name__)
@@ -32,6 +45,13 @@ class StartExecution:
 
 
 @dataclass(frozen=True)
+class StartExecutions:
+    """Run each of ``commands``; the reply is a list of ``(http_status, body)`` in order."""
+
+    commands: tuple[StartCommand, ...]
+
+
+@dataclass(frozen=True)
 class StopExecution:
     """Stop an execution; the reply is False when the id is not known here."""
 
@@ -40,12 +60,17 @@ class StopExecution:
 
 @dataclass(frozen=True)
 class Shutdown:
-    """Refuse new work and stop every running execution."""
+    """Refuse new work and stop every execution."""
 
 
 @dataclass(frozen=True)
 class RunningCount:
-    """The reply is how many executions run now."""
+    """The reply is how many executions are accepted and not finished (held ones too)."""
+
+
+@dataclass(frozen=True)
+class PrestartWorkers:
+    """Start the spare workers (sent once the zygote is ready)."""
 
 
 @dataclass(frozen=True)
@@ -56,54 +81,93 @@ class CheckpointStored:
     ack: Any
 
 
+@dataclass(frozen=True)
+class WorkerNews:
+    """What the pipe watcher read in one round: ChildEvent, ChildOutput, RunEnded and
+    WorkerGone messages, in order."""
+
+    messages: list
+
+
 @dataclass
 class Execution:
     """What the runtime knows of one execution it accepted."""
 
     execution_id: int
     reply: dict[str, Any]
-    process: Any = None
+    key: tuple = ()
+    line: bytes | None = None  # the start command for the worker (kept for one retry)
+    restart_position: str | None = None
+    state: str = "waiting"  # held, waiting, running, done
+    worker: PoolWorker | None = field(default=None, repr=False)
     open_step: str | None = None
     final_event: dict[str, Any] | None = None
     stop_requested: bool = False
-    done: bool = False
+    heard: bool = False  # its worker wrote a line for it (the first is ``started``)
+    retried: bool = False
+
+    @property
+    def done(self) -> bool:
+        return self.state == "done"
 
 
-def ended_how(exited: ChildExited) -> str:
+def ended_how(gone: WorkerGone) -> str:
     """The exit status of an execution whose worker ended without reporting one."""
-    if exited.error:
-        return exited.error
-    if exited.returncode is not None and exited.returncode < 0:
-        return f"worker killed by signal {-exited.returncode}"
-    return f"worker exited with code {exited.returncode}"
+    if gone.error:
+        return gone.error
+    if gone.returncode is not None and gone.returncode < 0:
+        return f"worker killed by signal {-gone.returncode}"
+    return f"worker exited with code {gone.returncode}"
+
+
+def restart_position(command: StartCommand) -> str | None:
+    restart = command.restart
+    return restart.get("position") if isinstance(restart, dict) else None
 
 
 class ExecutionRuntime(pykka.ThreadingActor):
-    """Accepts start commands up to ``capacity`` and follows each worker until it ends.
-
-    ``emit`` queues an event for the bus; ``launch(execution_id, command, notify)`` builds the
-    worker (a ``WorkerProcess``); ``idle`` is set whenever nothing runs.
-    """
+    """Accepts start commands up to ``capacity``, runs them on pooled workers (started by
+    ``spawn(number)``) and follows each until it ends. ``emit`` queues an event for the bus;
+    ``idle`` is set whenever no execution is accepted and unfinished."""
 
     use_daemon_thread = True
 
-    def __init__(self, emit: Callable[[dict], Any], capacity: int, stop_grace: float,
-                 launch: Callable[..., Any] | None = None, idle: threading.Event | None = None,
-                 work_dir: str | None = None):
+    def __init__(self, emit: Callable[..., Any], capacity: int, stop_grace: float,
+                 spawn: Callable[[int], PoolWorker], settings: PoolSettings,
+                 handoff: float = 0.3, idle: threading.Event | None = None,
+                 work_dir: str | None = None, clock: Callable[[], float] = time.time):
         super().__init__()
         self._emit, self._capacity, self._stop_grace = emit, capacity, stop_grace
-        self._launch = launch or (lambda eid, cmd, notify: WorkerProcess(eid, cmd, notify,
-                                                                         cwd=work_dir))
+        self._spawn, self._settings, self._handoff = spawn, settings, handoff
+        self._work_dir, self._clock = work_dir, clock
         self.idle = idle or threading.Event()
         self.idle.set()
         self._executions: dict[int, Execution] = {}
+        self._finished: deque[int] = deque()
+        self._waiting: dict[int, Execution] = {}  # in order of arrival
+        self._active = 0
         self._accepting = True
-        self._handlers = {StartExecution: self._accept, StopExecution: self._stop_one,
-                          Shutdown: self._stop_everything,
-                          RunningCount: lambda _: self._running(),
-                          ChildEvent: self._child_event, ChildOutput: self._child_output,
-                          ChildExited: self._child_exited,
-                          CheckpointStored: self._checkpoint_stored}
+        self._handlers = {
+            StartExecution: lambda m: self._accept_all((m.command,))[0],
+            StartExecutions: lambda m: self._accept_all(m.commands),
+            StopExecution: self._stop_one, Shutdown: self._stop_everything,
+            RunningCount: lambda _: self._active, CheckpointStored: self._checkpoint_stored,
+            PrestartWorkers: lambda _: self._pool.top_up(0), HandOffDue: self._hand_off,
+            WorkerNews: self._news, WorkerStarted: self._worker_started,
+            WorkerNotStarted: self._worker_not_started, SweepPool: lambda _: self._pool.sweep()}
+        self._news_handlers = {ChildEvent: self._child_event, ChildOutput: self._child_output,
+                               RunEnded: self._run_ended, WorkerGone: self._worker_gone}
+
+    def on_start(self) -> None:
+        self._alarm = Alarm(self._clock).start()
+        self._watcher = PipeWatcher(lambda messages: self._notify(WorkerNews(messages))).start()
+        self._pool = WorkerPool(self._settings, self._spawn, self._watcher, self._notify,
+                                self._alarm, self._clock)
+        self._holds = Holds(self._alarm, lambda: self._notify(HandOffDue()), self._clock)
+
+    def on_stop(self) -> None:
+        self._pool.close()
+        self._alarm.close()
 
     def on_receive(self, message: Any) -> Any:
         handler = self._handlers.get(type(message))
@@ -114,12 +178,9 @@ class ExecutionRuntime(pykka.ThreadingActor):
             return handler(message)
         except Exception:  # noqa: BLE001 - this actor must outlive any one execution
             log.exception("runtime: failed to handle %r", message)
-            if isinstance(message, (StartExecution, StopExecution)):
+            if isinstance(message, (StartExecution, StartExecutions, StopExecution)):
                 raise
             return None
-
-    def _running(self) -> int:
-        return sum(1 for execution in self._executions.values() if not execution.done)
 
     def _notify(self, message: object) -> None:
         try:
@@ -127,53 +188,111 @@ class ExecutionRuntime(pykka.ThreadingActor):
         except pykka.ActorDeadError:
             log.debug("runtime gone; dropped %r", message)
 
-    def _accept(self, message: StartExecution) -> tuple[int, dict[str, Any]]:
-        command = message.command
+    # --- accepting, holding, handing over --------------------------------------------------
+
+    def _accept_all(self, commands: tuple[StartCommand, ...]) -> list[tuple[int, dict]]:
+        answers = [self._accept(command) for command in commands]
+        self._dispatch()
+        return answers
+
+    def _accept(self, command: StartCommand) -> tuple[int, dict[str, Any]]:
         known = self._executions.get(command.execution_id)
         if known is not None:
             return 200, known.reply
         if not self._accepting:
             return 503, {"messages": ["the agent is shutting down"]}
-        if self._running() >= self._capacity:
+        if self._active >= self._capacity:
             return 503, {"messages": [f"the agent is at capacity: {self._capacity} "
                                       f"executions running"]}
         execution = Execution(command.execution_id,
-                              {"execution-id": command.execution_id, "accepted": True})
+                              {"execution-id": command.execution_id, "accepted": True},
+                              key=(command.classpath, self._work_dir),
+                              line=command_json(command) + b"\n",
+                              restart_position=restart_position(command))
         self._executions[command.execution_id] = execution
+        self._active += 1
         self.idle.clear()
         self._emit(execution_event(command.execution_id, "starting"))
-        try:
-            execution.process = self._launch(command.execution_id, command_json(command),
-                                             self._notify)
-            execution.process.start()
-        except Exception as exc:  # noqa: BLE001 - e.g. no thread left: report, free the slot
-            self._child_exited(ChildExited(command.execution_id, None,
-                                           f"worker could not start: {exc}"))
+        not_before = not_before_seconds(command.not_before)
+        if not_before is not None and not_before - self._handoff > self._clock():
+            execution.state = "held"
+            self._holds.add(not_before - self._handoff, command.execution_id)
+        else:
+            self._waiting[command.execution_id] = execution
         return 202, execution.reply
+
+    def _hand_off(self, _: HandOffDue) -> None:
+        for execution_id in self._holds.due():
+            execution = self._executions.get(execution_id)
+            if execution is not None and execution.state == "held":
+                execution.state = "waiting"
+                self._waiting[execution_id] = execution
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        """Give waiting executions a worker each, in order; start workers for the rest."""
+        unmatched = 0
+        for execution in list(self._waiting.values()):
+            worker = self._pool.take(execution.key) if self._pool.available() else None
+            if worker is None:
+                unmatched += 1
+                continue
+            del self._waiting[execution.execution_id]
+            execution.state, execution.worker = "running", worker
+            self._pool.assign(worker, execution.execution_id, execution.line)
+        self._pool.top_up(unmatched)
+
+    # --- stopping --------------------------------------------------------------------------
 
     def _stop_one(self, message: StopExecution) -> bool:
         execution = self._executions.get(message.execution_id)
         if execution is None:
             return False
-        if not execution.done and not execution.stop_requested and execution.process:
-            execution.stop_requested = True
-            execution.process.stop(self._stop_grace)
+        if execution.done or execution.stop_requested:
+            return True
+        execution.stop_requested = True
+        if execution.state in ("held", "waiting"):  # nothing ran: as a worker's not-before wait
+            self._waiting.pop(execution.execution_id, None)
+            self._emit(execution_event(execution.execution_id, "stopped", "STOPPED",
+                                       execution.restart_position))
+            self._finish(execution)
+        else:
+            worker = execution.worker
+            worker.retired = worker.retired or "its execution was stopped"
+            worker.terminate()
+            worker.killer = self._alarm.at(self._clock() + self._stop_grace, worker.kill)
         return True
 
     def _stop_everything(self, _: Shutdown) -> int:
         self._accepting = False
-        for execution in self._executions.values():
+        for execution in list(self._executions.values()):
             if not execution.done:
                 self._stop_one(StopExecution(execution.execution_id))
-        return self._running()
+        self._pool.close()
+        return self._active
+
+    # --- what workers do -------------------------------------------------------------------
+
+    def _news(self, news: WorkerNews) -> None:
+        for message in news.messages:
+            try:
+                self._news_handlers[type(message)](message)
+            except Exception:  # noqa: BLE001 - the rest of the round still counts
+                log.exception("runtime: failed to handle %r", message)
+
+    def _running(self, execution_id: int) -> Execution | None:
+        execution = self._executions.get(execution_id)
+        return execution if execution is not None and execution.state == "running" else None
 
     def _child_event(self, message: ChildEvent) -> None:
-        execution = self._executions.get(message.execution_id)
+        execution = self._running(message.execution_id)
+        if execution is not None:
+            execution.heard = True
         event = dict(message.event)
-        if execution is not None and not execution.done and event.get("type") == "checkpoint":
+        if execution is not None and event.get("type") == "checkpoint":
             self._forward_checkpoint(execution, event)
             return
-        if execution is None or execution.done or event.get("type") not in EVENT_TYPES:
+        if execution is None or event.get("type") not in EVENT_TYPES:
             log.warning("execution %s: ignored worker event %r", message.execution_id, event)
             return
         event["execution-id"] = execution.execution_id
@@ -182,7 +301,7 @@ class ExecutionRuntime(pykka.ThreadingActor):
         elif event["type"] == "step-ended":
             execution.open_step = None
         if is_final(event):
-            execution.final_event = event  # sent once the worker is gone and drained
+            execution.final_event = event  # sent once the run's every line was read
             return
         self._emit(event)
 
@@ -195,34 +314,79 @@ class ExecutionRuntime(pykka.ThreadingActor):
         self._emit(event, lambda: self._notify(stored))
 
     def _checkpoint_stored(self, message: CheckpointStored) -> None:
-        execution = self._executions.get(message.execution_id)
-        if execution is not None and not execution.done and execution.process is not None:
-            execution.process.send({"ack": message.ack})
+        execution = self._running(message.execution_id)
+        if execution is not None and execution.worker is not None:
+            line = json.dumps({"ack": message.ack}).encode() + b"\n"
+            self._watcher.send(execution.worker, line)
 
     def _child_output(self, message: ChildOutput) -> None:
-        execution = self._executions.get(message.execution_id)
-        if execution is None or execution.done:
-            return
-        self._emit(log_event(execution.execution_id, execution.open_step,
-                             OUTPUT_LEVELS[message.stream], message.stream, message.line))
+        execution = self._running(message.execution_id)
+        if execution is not None:
+            execution.heard = True
+            self._emit(log_event(execution.execution_id, execution.open_step,
+                                 OUTPUT_LEVELS[message.stream], message.stream, message.line))
 
-    def _child_exited(self, message: ChildExited) -> None:
-        execution = self._executions.get(message.execution_id)
-        if execution is None or execution.done:
-            return
-        execution.done = True
+    def _run_ended(self, message: RunEnded) -> None:
+        self._pool.run_ended(message.worker, message.reuse, message.reason)
+        execution = self._running(message.execution_id)
+        if execution is not None and execution.worker is message.worker:
+            self._end(execution, "the worker ended the run without a final event")
+        self._dispatch()
+
+    def _worker_gone(self, message: WorkerGone) -> None:
+        worker = message.worker
+        killer = getattr(worker, "killer", None)
+        if killer is not None:
+            killer.cancel()
+        self._pool.gone(worker)
+        execution = self._running(worker.execution_id) if worker.execution_id else None
+        if execution is not None and execution.worker is worker:
+            if execution.heard or execution.stop_requested or execution.retried:
+                self._end(execution, ended_how(message))
+            else:  # it died before it read the command: nothing ran; once more, elsewhere
+                log.warning("execution %d: %r ended before it began (%s); another worker "
+                            "runs it", execution.execution_id, worker, ended_how(message))
+                self._retry(execution, worker)
+        elif worker.retired is None:
+            log.warning("%r ended while idle (%s)", worker, ended_how(message))
+        self._dispatch()
+
+    def _retry(self, execution: Execution, _: PoolWorker) -> None:
+        execution.retried, execution.state, execution.worker = True, "waiting", None
+        self._waiting[execution.execution_id] = execution
+
+    def _worker_started(self, message: WorkerStarted) -> None:
+        self._pool.started(message.worker)
+        self._dispatch()
+
+    def _worker_not_started(self, message: WorkerNotStarted) -> None:
+        self._pool.not_started()
+        if self._waiting:  # one waiting execution fails per worker that could not start
+            execution = next(iter(self._waiting.values()))
+            del self._waiting[execution.execution_id]
+            self._emit(execution_event(execution.execution_id, "failed",
+                                       f"worker could not start: {message.error}",
+                                       execution.restart_position))
+            self._finish(execution)
+        self._dispatch()
+
+    # --- the end of an execution -----------------------------------------------------------
+
+    def _end(self, execution: Execution, how: str) -> None:
         if execution.final_event is not None:
             self._emit(execution.final_event)
         else:
-            self._report_lost_worker(execution, ended_how(message))
-        if not self._running():
-            self.idle.set()
-        self._forget_oldest_finished()
+            self._report_lost_worker(execution, how)
+        self._finish(execution)
 
-    def _forget_oldest_finished(self) -> None:
-        finished = [eid for eid, execution in self._executions.items() if execution.done]
-        for execution_id in finished[:max(0, len(finished) - REMEMBER_FINISHED)]:
-            del self._executions[execution_id]
+    def _finish(self, execution: Execution) -> None:
+        execution.state, execution.worker, execution.line = "done", None, None
+        self._active -= 1
+        if not self._active:
+            self.idle.set()
+        self._finished.append(execution.execution_id)
+        while len(self._finished) > REMEMBER_FINISHED:
+            self._executions.pop(self._finished.popleft(), None)
 
     def _report_lost_worker(self, execution: Execution, how: str) -> None:
         status = "stopped" if execution.stop_requested else "failed"

@@ -1,6 +1,8 @@
-"""The agent's HTTP endpoint (``docs/protocol.md``): a falcon app on a threaded wsgiref server."""
+"""The agent's HTTP endpoint (``docs/protocol.md``): a falcon app on a threaded wsgiref server
+that speaks HTTP/1.1 with keep-alive (a bus reuses its connection for every command)."""
 from __future__ import annotations
 
+import io
 import json
 import logging
 import socket
@@ -8,7 +10,7 @@ import threading
 from socketserver import ThreadingMixIn
 from typing import Any, Protocol
 from urllib.parse import urlparse
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer, make_server
 
 import falcon
 
@@ -17,6 +19,8 @@ from jsbus.errors import ValidationError
 from jsbus.model import StartCommand
 
 log = logging.getLogger(__name__)
+KEEP_ALIVE_TIMEOUT = 30.0  # seconds an idle connection is kept open
+MAX_BODY = 32 << 20  # bytes: a batch of start commands may be large
 
 
 class AgentControl(Protocol):
@@ -25,6 +29,8 @@ class AgentControl(Protocol):
     def document(self) -> dict[str, Any]: ...
     def join(self, bus_url: str) -> dict[str, Any]: ...
     def start_execution(self, command: StartCommand) -> tuple[int, dict[str, Any]]: ...
+    def start_executions(self, commands: list[StartCommand]) -> list[tuple[int, dict[str, Any]]]:
+        ...
     def stop_execution(self, execution_id: int) -> bool: ...
 
 
@@ -78,6 +84,42 @@ class Executions:
         resp.media = {"execution-id": execution_id}
 
 
+class ExecutionBatch:
+    """``POST /executions/batch``: many start commands, accepted with one ask of the runtime;
+    each is answered on its own, in order (a bad one does not reject the others)."""
+
+    def __init__(self, agent: AgentControl):
+        self.agent = agent
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = read_json(req)
+        items = body.get("executions") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise ValidationError("the body must be an object whose executions is a list of "
+                                  "start commands")
+        results: list[dict[str, Any] | None] = []
+        valid: list[tuple[int, StartCommand]] = []
+        for item in items:
+            try:
+                valid.append((len(results), parse_start_command(item)))
+                results.append(None)
+            except ValidationError as exc:
+                results.append({"execution-id": _execution_id_of(item), "status": 400,
+                                "messages": exc.messages})
+        answers = self.agent.start_executions([command for _, command in valid]) if valid else []
+        for (index, command), (status, answer) in zip(valid, answers):
+            result: dict[str, Any] = {"execution-id": command.execution_id, "status": status}
+            if not 200 <= status < 300:
+                result["messages"] = answer.get("messages", [])
+            results[index] = result
+        resp.media = {"results": results}
+
+
+def _execution_id_of(item: Any) -> int | None:
+    value = item.get("execution-id") if isinstance(item, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _validation_error(req, resp, exc: ValidationError, params) -> None:
     resp.status = 400
     resp.media = {"messages": exc.messages}
@@ -97,6 +139,7 @@ def create_app(agent: AgentControl) -> falcon.App:
     app.add_route("/spec", Spec(agent))
     app.add_route("/join", Join(agent))
     app.add_route("/executions", executions)
+    app.add_route("/executions/batch", ExecutionBatch(agent))
     app.add_route("/executions/{execution_id:int}/stop", executions, suffix="stop")
     app.add_error_handler(ValidationError, _validation_error)
     app.set_error_serializer(_error_body)
@@ -106,9 +149,79 @@ def create_app(agent: AgentControl) -> falcon.App:
 class _ThreadingServer(ThreadingMixIn, WSGIServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 128
 
 
-class _QuietHandler(WSGIRequestHandler):
+class _ResponseHandler(ServerHandler):
+    """An HTTP/1.1 response; without a Content-Length the connection closes after it."""
+
+    http_version = "1.1"
+
+    def cleanup_headers(self) -> None:
+        super().cleanup_headers()
+        if "Content-Length" not in self.headers or self.request_handler.close_connection:
+            self.headers["Connection"] = "close"
+            self.request_handler.close_connection = True
+
+
+class _KeepAliveHandler(WSGIRequestHandler):
+    """Serves requests one after another on a connection until the client closes it, asks
+    to, or stays silent for ``timeout`` seconds. The body is read whole before the app runs,
+    so a body the app does not read cannot be taken for the next request."""
+
+    protocol_version = "HTTP/1.1"
+    timeout = KEEP_ALIVE_TIMEOUT
+    wbufsize = 65536  # one send per response (flushed after each)
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def handle(self) -> None:
+        self.close_connection = True
+        self._handle_one()
+        while not self.close_connection:
+            self._handle_one()
+
+    def _handle_one(self) -> None:
+        try:
+            self.raw_requestline = self.rfile.readline(65537)
+        except OSError:  # a timeout, or the client went away
+            self.raw_requestline = b""
+        if not self.raw_requestline:
+            self.close_connection = True
+            return
+        if len(self.raw_requestline) > 65536:
+            self.requestline = self.request_version = self.command = ""
+            self.send_error(414)
+            self.close_connection = True
+            return
+        if not self.parse_request():  # it answered the error
+            return
+        body = self._body()
+        if body is None:
+            return
+        handler = _ResponseHandler(body, self.wfile, self.get_stderr(), self.get_environ(),
+                                   multithread=True)
+        handler.request_handler = self
+        handler.run(self.server.get_app())
+        self.wfile.flush()
+
+    def _body(self) -> io.BytesIO | None:
+        if self.headers.get("Transfer-Encoding"):
+            self.send_error(411, "a Content-Length is required")
+            self.close_connection = True
+            return None
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= MAX_BODY:
+            self.send_error(413 if length > MAX_BODY else 400, "bad Content-Length")
+            self.close_connection = True
+            return None
+        return io.BytesIO(self.rfile.read(length) if length else b"")
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         log.debug("%s %s", self.address_string(), format % args)
 
@@ -122,7 +235,7 @@ class AgentServer:
             server_class = type("_ThreadingServer6", (_ThreadingServer,),
                                 {"address_family": socket.AF_INET6})
         self._server = make_server(host, port, app, server_class=server_class,
-                                   handler_class=_QuietHandler)
+                                   handler_class=_KeepAliveHandler)
         self.host = host
         self.port = self._server.server_port
         self._thread = threading.Thread(target=self._server.serve_forever,

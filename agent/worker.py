@@ -1,4 +1,8 @@
-"""The worker child process: ``python -m jsagent.worker`` runs one execution (``jsagent.engine``).
+"""The worker: runs executions (``jsagent.engine``); :class:`WorkerRun` runs one.
+
+``python -m jsagent.worker --pool`` is a pooled worker that runs start commands one after
+another (``jsagent.workerloop``: how the agent runs executions); ``python -m jsagent.worker``
+alone runs one execution and ends, as described below.
 
 Protocol (``docs/protocol.md``): the first line on stdin is the start command (JSON); the
 lines after it are control lines (``{"ack": n}``: the bus stored checkpoint ``n``); end of
@@ -12,13 +16,18 @@ agent fed its worker) runs without a control channel: checkpoints are not waited
 end of stdin is not a stop.
 
 A start command with ``"not-before"`` (RFC 3339) runs no job code before that time: the worker
-waits (a stop ends the wait: the execution ends ``stopped``), then emits ``started``.
+waits (a stop ends the wait: the execution ends ``stopped``), then emits ``started``; once its
+first step ended, if that is within ``GIVE_WAY`` seconds of the not-before, it steps aside until
+then (``jsagent.capture.GiveWay``): a burst of runs due at one instant all start first.
 
-The entry point is :func:`run`: ``python -m jsagent.worker`` calls it (:func:`main`), and so
-does a child forked by the zygote (``jsagent.zygote``), which imported all of this up front.
+The entry points are :func:`run` (one execution) and :func:`jsagent.workerloop.serve` (a pooled
+worker): ``python -m jsagent.worker`` calls them (:func:`main`), and so does a child forked by
+the zygote (``jsagent.zygote``), which imported all of this up front.
 """
 from __future__ import annotations
 
+import contextlib
+import gc
 import importlib.util
 import json
 import logging
@@ -28,10 +37,10 @@ import sys
 import threading
 import time
 from datetime import datetime, timezone
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO, Callable, Iterator
 from urllib.parse import unquote, urlparse
 
-from jsagent.capture import EventLogHandler, EventSink, LineStream, StepTag
+from jsagent.capture import EventLogHandler, EventSink, GiveWay, LineStream, StepTag
 from jsagent.engine.checkpoint import AckBoard
 from jsagent.engine.context import WORKER_LOGGER, Execution
 from jsagent.engine.errors import exit_status_of
@@ -54,6 +63,7 @@ def classpath_dirs(entries: list[str]) -> tuple[list[str], list[str]]:
 
 
 MAX_WAIT_STEP = 0.5  # seconds: how long a not-before wait trusts the wall clock it started from
+GIVE_WAY = 0.05  # a run due at a not-before whose first step ended sooner waits until then
 
 
 def parse_not_before(value: Any) -> datetime | None:
@@ -107,16 +117,19 @@ class WorkerRun:
                                            f"ValueError: {exc}", self._restart_position()))
             return
         if not_before is not None:
+            self.sink = GiveWay(self.sink, GIVE_WAY, not_before.timestamp(), self._stop_early)
             self.prepare()
-            if not self.wait_until(not_before):
-                self.sink.emit(execution_event(self.execution_id, "stopped", "STOPPED",
-                                               self._restart_position()))
-                return
-        self.sink.emit(execution_event(self.execution_id, "started"))
-        for entry in self._classpath():
-            self._log("WARNING", f"classpath entry {entry!r} is not a local directory; ignored")
-        status, exit_status, position = self._run_with_capture()
-        self.sink.emit(execution_event(self.execution_id, status, exit_status, position))
+            gc.collect(1)  # so that no collection is due on the way to the first batchlet
+        with self._capture():  # set up before a not-before wait: less to do at the start
+            if not_before is not None and not self.wait_until(not_before):
+                outcome = "stopped", "STOPPED", self._restart_position()
+            else:
+                self.sink.emit(execution_event(self.execution_id, "started"))
+                for entry in self._classpath():
+                    self._log("WARNING",
+                              f"classpath entry {entry!r} is not a local directory; ignored")
+                outcome = self._run_job()
+        self.sink.emit(execution_event(self.execution_id, *outcome))
 
     def wait_until(self, not_before: datetime) -> bool:
         """Wait until the wall clock reaches ``not_before``; False when a stop came first.
@@ -138,7 +151,9 @@ class WorkerRun:
         restart = self.command.get("restart")
         return restart.get("position") if isinstance(restart, dict) else None
 
-    def _run_with_capture(self) -> tuple[str, str, str | None]:
+    @contextlib.contextmanager
+    def _capture(self) -> Iterator[None]:
+        """``print`` output and ``logging`` records become log events of the running step."""
         out = LineStream(self.sink.emit, self.tag, "INFO", "stdout")
         err = LineStream(self.sink.emit, self.tag, "WARNING", "stderr")
         handler = EventLogHandler(self.sink.emit, self.tag)
@@ -147,7 +162,7 @@ class WorkerRun:
         sys.stdout, sys.stderr, root.handlers[:] = out, err, [handler]
         root.setLevel(logging.INFO)
         try:
-            return self._run_job()
+            yield
         finally:
             out.drain()
             err.drain()
@@ -238,6 +253,15 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def agent_watch(agent_pid: int | None) -> Callable[[], bool]:
+    """Whether the agent that started us is alive: the process ``agent_pid`` (a child forked by
+    the zygote: its parent is the zygote, whose end must not stop the job), else our parent."""
+    if agent_pid is None:
+        parent = os.getppid()
+        return lambda: os.getppid() == parent
+    return lambda: _pid_alive(agent_pid)
+
+
 def run(stdin: BinaryIO, event_fd: int, agent_pid: int | None = None) -> int:
     """Run the execution whose start command is the first line of ``stdin``, writing events to
     ``event_fd``; the process exit code (0; 2 for a start command that cannot be read).
@@ -263,12 +287,7 @@ def run(stdin: BinaryIO, event_fd: int, agent_pid: int | None = None) -> int:
     if control:
         threading.Thread(target=read_control, args=(stdin, job_run, acks),
                          name="jsagent-worker-control", daemon=True).start()
-    if agent_pid is None:
-        parent = os.getppid()
-        agent_alive = lambda: os.getppid() == parent  # noqa: E731
-    else:
-        agent_alive = lambda: _pid_alive(agent_pid)  # noqa: E731
-    threading.Thread(target=watch_for_stop, args=(job_run, signalled, agent_alive),
+    threading.Thread(target=watch_for_stop, args=(job_run, signalled, agent_watch(agent_pid)),
                      name="jsagent-worker-stop", daemon=True).start()
     job_run.run()
     logging.shutdown()
@@ -278,13 +297,22 @@ def run(stdin: BinaryIO, event_fd: int, agent_pid: int | None = None) -> int:
 
 
 def main() -> None:
-    """Entry point of ``python -m jsagent.worker``; always ends the process (``os._exit``)."""
+    """Entry point of ``python -m jsagent.worker`` (``--pool``: a pooled worker that runs
+    executions one after another, ``jsagent.workerloop``); always ends the process
+    (``os._exit``)."""
     try:
         fd = int(os.environ["JSAGENT_EVENT_FD"])
     except (KeyError, ValueError) as exc:
         print(f"jsagent.worker: bad start: {exc!r}", file=sys.stderr, flush=True)
         os._exit(2)
-    os._exit(run(sys.stdin.buffer, fd))
+    if sys.argv[1:] == ["--pool"]:
+        from jsagent.workerloop import serve
+        code = serve(sys.stdin.buffer, fd)
+    else:
+        code = run(sys.stdin.buffer, fd)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,12 @@
-"""One worker child process, watched from plain threads (never from an actor).
+"""One pooled worker process as the agent sees it: how it is started, its pipes, its signals.
 
-The threads report what happens through ``notify`` (the runtime actor's ``tell``):
-``ChildEvent`` for each event line, ``ChildOutput`` for each stdout/stderr line, and one
-``ChildExited`` after the child ended and its pipes are drained.
-
-The child is forked by the zygote (``jsagent.zygote``) when there is one and it is ready, else
-spawned as ``python -m jsagent.worker``; either way it is a session leader with the same pipes.
+The worker is forked by the zygote (``jsagent.zygote``) when there is one and it is ready, else
+spawned as ``python -m jsagent.worker --pool``; either way it is a session leader running
+:func:`jsagent.workerloop.serve`. Its pipes are read by the agent's one
+:class:`~jsagent.pipes.PipeWatcher` thread, which reports what happens as the messages below.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
@@ -17,90 +14,116 @@ import subprocess
 import sys
 import threading
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Callable
+from typing import Any
 
 import psutil
 
 from jsagent.zygote_client import ForkedChild, ZygoteClient, ZygoteUnavailable
 
 log = logging.getLogger(__name__)
-DRAIN_TIMEOUT = 2.0  # after exit, how long a grandchild may keep the output pipes open
+STREAMS = ("events", "stdout", "stderr")
 
 
 @dataclass(frozen=True)
 class ChildEvent:
+    """An event line the worker wrote while it ran ``execution_id``."""
+
     execution_id: int
     event: dict[str, Any]
 
 
 @dataclass(frozen=True)
 class ChildOutput:
+    """A line the worker (or a process it started) wrote to stdout or stderr."""
+
     execution_id: int
     stream: str  # "stdout" or "stderr"
     line: str
 
 
 @dataclass(frozen=True)
-class ChildExited:
+class RunEnded:
+    """The worker finished ``execution_id`` and every line of it was read; ``reuse``: it
+    waits for the next start command (else it ends by itself, ``reason`` says why)."""
+
+    worker: "PoolWorker"
     execution_id: int
+    reuse: bool
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class WorkerGone:
+    """The worker process ended and its pipes are drained."""
+
+    worker: "PoolWorker"
     returncode: int | None
-    error: str | None = None  # set when the child could not be started
+    error: str | None = None
 
 
-class WorkerProcess:
-    """Starts the worker of one execution (forked by ``zygote`` when it can, else
-    ``python -m jsagent.worker``) and watches it."""
+class Stream:
+    """What the pipe watcher knows of one of the worker's output pipes."""
 
-    def __init__(self, execution_id: int, command: bytes, notify: Callable[[object], None],
-                 cwd: str | None = None, python: str = sys.executable,
-                 zygote: ZygoteClient | None = None):
-        self.execution_id = execution_id
-        self._command, self._notify, self._cwd, self._python = command, notify, cwd, python
-        self._zygote = zygote
-        self._lock = threading.Lock()
-        self._proc: subprocess.Popen | ForkedChild | None = None
-        self._ended = False  # the child's end was seen (its pid may be another's by now)
-        self._stop_grace: float | None = None
-        self._killer: threading.Timer | None = None
+    __slots__ = ("fd", "partial", "ended_run", "open")
 
-    def start(self) -> None:
-        """Spawn and watch the child on a thread of its own; returns at once."""
-        threading.Thread(target=self._run, name=f"jsagent-exec-{self.execution_id}",
-                         daemon=True).start()
+    def __init__(self, fd: int):
+        self.fd, self.partial, self.ended_run, self.open = fd, b"", None, True
 
-    def send(self, message: dict[str, Any]) -> bool:
-        """Write one control line to the child's stdin (docs/protocol.md); False if it is gone."""
-        line = (json.dumps(message) + "\n").encode()
-        with self._lock:
-            if self._proc is None or self._proc.stdin is None or self._proc.stdin.closed:
-                return False
-            try:
-                self._proc.stdin.write(line)
-                self._proc.stdin.flush()
-                return True
-            except (OSError, ValueError):  # the child exited; its exit is reported apart
-                return False
 
-    def stop(self, grace: float) -> None:
-        """SIGTERM to the child's process group now, SIGKILL after ``grace`` seconds."""
-        with self._lock:
-            if self._stop_grace is not None:
-                return
-            self._stop_grace = grace
-            if self._proc is not None:
-                self._terminate()
+class PoolWorker:
+    """A long-lived worker process. The runtime actor sets ``key``, ``execution_id`` and the
+    counters; the pipe watcher owns ``streams``; signals may come from any thread."""
 
-    def _terminate(self) -> None:  # with self._lock held, self._proc set
-        self._signal(signal.SIGTERM)
-        self._killer = threading.Timer(self._stop_grace, self._kill)
-        self._killer.daemon = True
-        self._killer.start()
+    def __init__(self, number: int, proc: subprocess.Popen | ForkedChild, stdin: int,
+                 stdout: int, stderr: int, events: int):
+        self.number, self.proc, self.pid = number, proc, proc.pid
+        self.stdin = stdin
+        self.streams = {"events": Stream(events), "stdout": Stream(stdout),
+                        "stderr": Stream(stderr)}
+        self.key: tuple | None = None  # (classpath, cwd) once it ran an execution
+        self.execution_id: int | None = None  # the one it runs now
+        self.runs = 0
+        self.reuse = 1  # how many executions it may run (the pool sets it)
+        self.idle_since = 0.0
+        self.retired: str | None = None  # why it must not run again
+        self.stopping = False  # SIGTERM sent
+        self.killer: Any = None  # the alarm entry that SIGKILLs it after the stop grace
+        self.gone = False
+        self.exit: tuple[int | None, str | None] | None = None  # (returncode, error)
+        self.ready: dict[str, Any] = {}
+        self.pending = b""  # stdin bytes not written yet (the pipe was full)
+        self.stdin_closing = False
+        self.write_lock = threading.Lock()
+        self._signal_lock = threading.Lock()
+        self._ended = False  # its end was seen: its pid may be another process's by now
 
-    def _kill(self) -> None:
+    def __repr__(self) -> str:
+        return f"<worker {self.number} pid {self.pid}>"
+
+    @property
+    def forked(self) -> bool:
+        return isinstance(self.proc, ForkedChild)
+
+    def mark_ended(self) -> None:
+        with self._signal_lock:
+            self._ended = True
+
+    def terminate(self) -> None:
+        """SIGTERM to the worker's process group: the running execution stops."""
+        with self._signal_lock:
+            self.stopping = True
+            self._signal(signal.SIGTERM)
+
+    def kill(self) -> None:
         """SIGKILL the worker's group and every process it started in a session of its own
         (a shell batchlet's command): nothing of a killed execution keeps running."""
-        with self._lock:
-            descendants = self._descendants()
+        with self._signal_lock:
+            if self._ended:
+                return
+            try:
+                descendants = psutil.Process(self.pid).children(recursive=True)
+            except psutil.Error:
+                descendants = []
             self._signal(signal.SIGKILL)
         for process in descendants:
             try:
@@ -108,141 +131,76 @@ class WorkerProcess:
             except psutil.Error:
                 pass
 
-    def _running(self) -> bool:  # with self._lock held
-        return self._proc is not None and not self._ended and self._proc.returncode is None
-
-    def _descendants(self) -> list:  # with self._lock held
-        if not self._running():
-            return []
+    def kill_group(self) -> None:
+        """SIGKILL whatever is left in the worker's process group (after the worker ended)."""
         try:
-            return psutil.Process(self._proc.pid).children(recursive=True)
-        except psutil.Error:
-            return []
-
-    def _signal(self, signum: int) -> None:  # with self._lock held
-        if self._running():
-            try:
-                os.killpg(self._proc.pid, signum)
-            except ProcessLookupError:
-                pass
-
-    def _spawn(self) -> tuple[subprocess.Popen | ForkedChild, int]:
-        if self._zygote is not None:
-            try:
-                return self._fork()
-            except ZygoteUnavailable as exc:
-                log.debug("execution %d: spawning the worker (%s)", self.execution_id, exc)
-        return self._popen()
-
-    def _fork(self) -> tuple[ForkedChild, int]:
-        """The zygote forks the worker on fresh pipes; ours are the ends a Popen would keep."""
-        pipes: list[int] = []
-        try:
-            for _ in range(4):
-                pipes.extend(os.pipe())
-        except OSError:
-            _close(pipes)
-            raise
-        stdin_r, stdin_w, stdout_r, stdout_w, stderr_r, stderr_w, event_r, event_w = pipes
-        try:
-            child = self._zygote.spawn((stdin_r, stdout_w, stderr_w, event_w), cwd=self._cwd)
-        except BaseException:  # the zygote closed its ends; ours go too
-            _close([stdin_w, stdout_r, stderr_r, event_r])
-            raise
-        child.stdin = os.fdopen(stdin_w, "wb")
-        child.stdout = os.fdopen(stdout_r, "rb")
-        child.stderr = os.fdopen(stderr_r, "rb")
-        return child, event_r
-
-    def _popen(self) -> tuple[subprocess.Popen, int]:
-        read_fd, write_fd = os.pipe()
-        env = dict(os.environ, JSAGENT_EVENT_FD=str(write_fd), PYTHONUNBUFFERED="1")
-        try:
-            proc = subprocess.Popen(
-                [self._python, "-m", "jsagent.worker"], stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(write_fd,), env=env,
-                cwd=self._cwd, start_new_session=True)
-        except BaseException:
-            os.close(read_fd)
-            raise
-        finally:
-            os.close(write_fd)
-        return proc, read_fd
-
-    def _run(self) -> None:
-        try:
-            proc, read_fd = self._spawn()
-        except OSError as exc:
-            self._notify(ChildExited(self.execution_id, None, f"worker could not start: {exc}"))
-            return
-        with self._lock:
-            self._proc = proc
-            if self._stop_grace is not None:
-                self._terminate()
-        readers = [self._reader(os.fdopen(read_fd, "rb"), self._on_event_line),
-                   self._reader(proc.stdout, lambda line: self._on_output("stdout", line)),
-                   self._reader(proc.stderr, lambda line: self._on_output("stderr", line))]
-        self._feed_stdin(proc)
-        returncode = proc.wait()
-        with self._lock:
-            self._ended = True
-            if self._killer is not None:
-                self._killer.cancel()
-            self._close_stdin(proc)
-        self._drain(readers, proc.pid)
-        self._notify(ChildExited(self.execution_id, returncode, getattr(proc, "error", None)))
-
-    def _feed_stdin(self, proc: subprocess.Popen | ForkedChild) -> None:
-        """The start command as one line; stdin then stays open for control lines."""
-        with self._lock:
-            try:
-                proc.stdin.write(self._command.rstrip(b"\n") + b"\n")
-                proc.stdin.flush()
-            except OSError:  # the child died before reading its command: its exit code tells
-                pass
-
-    @staticmethod
-    def _close_stdin(proc: subprocess.Popen | ForkedChild) -> None:  # with self._lock held
-        try:
-            proc.stdin.close()
-        except OSError:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
             pass
 
-    def _drain(self, readers: list[threading.Thread], pgid: int) -> None:
-        for reader in readers:
-            reader.join(DRAIN_TIMEOUT)
-        if any(reader.is_alive() for reader in readers):
-            log.warning("execution %d: processes left behind by the worker hold its pipes; "
-                        "killing its process group", self.execution_id)
+    def _signal(self, signum: int) -> None:  # with self._signal_lock held
+        if not self._ended:
             try:
-                os.killpg(pgid, signal.SIGKILL)
-            except ProcessLookupError:
+                os.killpg(self.pid, signum)
+            except (ProcessLookupError, PermissionError):
                 pass
-            for reader in readers:
-                reader.join(DRAIN_TIMEOUT)
 
-    def _reader(self, stream: BinaryIO, on_line: Callable[[bytes], None]) -> threading.Thread:
-        def read() -> None:
-            with stream:
-                for line in stream:
-                    on_line(line)
-        thread = threading.Thread(target=read, daemon=True,
-                                  name=f"jsagent-exec-{self.execution_id}-pipe")
-        thread.start()
-        return thread
 
-    def _on_event_line(self, line: bytes) -> None:
+def spawn_worker(number: int, cwd: str | None, zygote: ZygoteClient | None,
+                 python: str = sys.executable) -> PoolWorker:
+    """Start one pooled worker (forked by ``zygote`` when it can, else spawned); blocks up to
+    the zygote's fork timeout, so never call it on the runtime actor's thread."""
+    if zygote is not None:
         try:
-            event = json.loads(line)
-        except ValueError:
-            self._on_output("stderr", line)
-            return
-        if isinstance(event, dict):
-            self._notify(ChildEvent(self.execution_id, event))
+            return _fork(number, cwd, zygote)
+        except ZygoteUnavailable as exc:
+            log.debug("worker %d: spawning it (%s)", number, exc)
+    return _popen(number, cwd, python)
 
-    def _on_output(self, stream: str, line: bytes) -> None:
-        text = line.decode("utf-8", "replace").rstrip("\r\n")
-        self._notify(ChildOutput(self.execution_id, stream, text))
+
+def _fork(number: int, cwd: str | None, zygote: ZygoteClient) -> PoolWorker:
+    """The zygote forks the worker on fresh pipes; ours are the ends a Popen would keep."""
+    pipes: list[int] = []
+    try:
+        for _ in range(4):
+            pipes.extend(os.pipe())
+    except OSError:
+        _close(pipes)
+        raise
+    stdin_r, stdin_w, stdout_r, stdout_w, stderr_r, stderr_w, event_r, event_w = pipes
+    try:
+        child = zygote.spawn((stdin_r, stdout_w, stderr_w, event_w), cwd=cwd, pool=True)
+    except BaseException:  # the zygote closed its ends; ours go too
+        _close([stdin_w, stdout_r, stderr_r, event_r])
+        raise
+    return _worker(number, child, stdin_w, stdout_r, stderr_r, event_r)
+
+
+def _popen(number: int, cwd: str | None, python: str) -> PoolWorker:
+    read_fd, write_fd = os.pipe()
+    env = dict(os.environ, JSAGENT_EVENT_FD=str(write_fd), PYTHONUNBUFFERED="1")
+    try:
+        proc = subprocess.Popen(
+            [python, "-m", "jsagent.worker", "--pool"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(write_fd,), env=env,
+            cwd=cwd, start_new_session=True)
+    except BaseException:
+        os.close(read_fd)
+        raise
+    finally:
+        os.close(write_fd)
+    fds = [os.dup(stream.fileno()) for stream in (proc.stdin, proc.stdout, proc.stderr)]
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        stream.close()  # the dups are ours; Popen must not close them under the watcher
+    proc.stdin = proc.stdout = proc.stderr = None
+    return _worker(number, proc, fds[0], fds[1], fds[2], read_fd)
+
+
+def _worker(number: int, proc: Any, stdin: int, stdout: int, stderr: int,
+            events: int) -> PoolWorker:
+    for fd in (stdin, stdout, stderr, events):
+        os.set_blocking(fd, False)
+    return PoolWorker(number, proc, stdin, stdout, stderr, events)
 
 
 def _close(fds: list[int]) -> None:

@@ -3,16 +3,18 @@
 ``python -m jsagent.zygote`` (started once by the agent: :class:`ZygoteClient`) imports what a
 worker needs (``jsagent.worker``, the engine, the built-in batchlets, ``jsbus.jsl``) and then,
 for each request on its Unix socket (``SOCK_SEQPACKET``, named by ``JSAGENT_ZYGOTE_FD``), forks
-one child per execution. The child becomes a session leader (``os.setsid``: ``killpg(pid)``
-reaches it and what it starts), puts the four file descriptors passed with the request
-(``SCM_RIGHTS``: stdin, stdout, stderr, the event pipe) on 0, 1, 2 and ``JSAGENT_EVENT_FD``,
-resets the signal handlers, closes the zygote's descriptors, changes to the requested directory
-and runs :func:`jsagent.worker.run` as ``python -m jsagent.worker`` would; it ends with
+one worker child (a pooled worker of the agent, or a one-off worker). The child becomes a
+session leader (``os.setsid``: ``killpg(pid)`` reaches it and what it starts), puts the four
+file descriptors passed with the request (``SCM_RIGHTS``: stdin, stdout, stderr, the event pipe)
+on 0, 1, 2 and ``JSAGENT_EVENT_FD``, resets the signal handlers, closes the zygote's
+descriptors, changes to the requested directory and runs :func:`jsagent.workerloop.serve` (or
+:func:`jsagent.worker.run`) as ``python -m jsagent.worker [--pool]`` would; it ends with
 ``os._exit``. Application code never runs in the zygote: the child puts the classpath on
 ``sys.path`` after the fork.
 
 Messages are one JSON object per packet. Agent -> zygote: ``{"token": n, "cwd": dir,
-"agent": pid}`` with the four descriptors. Zygote -> agent: ``{"ready": pid}`` once, when
+"agent": pid, "pool": bool}`` with the four descriptors (``pool``: a pooled worker, which runs
+executions one after another). Zygote -> agent: ``{"ready": pid}`` once, when
 everything is imported; ``{"token": n, "pid": pid}`` at once after each fork (or ``{"token": n,
 "error": text}``); ``{"exit": pid, "returncode": code}`` when a child ended (``Popen``
 semantics: negative for a signal). The zygote stays single-threaded (fork in a multithreaded
@@ -36,8 +38,8 @@ log = logging.getLogger(__name__)
 
 ZYGOTE_FD_ENV = "JSAGENT_ZYGOTE_FD"
 # What a worker imports, imported once in the zygote: never application modules.
-PRELOAD = ("jsagent.worker", "jsagent.capture", "jsagent.events", "jsagent.api",
-           "jsagent.engine.job", "jsagent.engine.navigator", "jsagent.engine.step",
+PRELOAD = ("jsagent.worker", "jsagent.workerloop", "jsagent.capture", "jsagent.events",
+           "jsagent.api", "jsagent.engine.job", "jsagent.engine.navigator", "jsagent.engine.step",
            "jsagent.engine.batchlet", "jsagent.engine.chunk", "jsagent.engine.partition",
            "jsagent.engine.listeners", "jsagent.engine.metrics", "jsagent.engine.refs",
            "jsagent.engine.properties", "jsagent.engine.checkpoint", "jsagent.batchlets",
@@ -90,11 +92,14 @@ def _child(request: dict[str, Any], fds: list[int], sock: socket.socket,
         os.environ["JSAGENT_EVENT_FD"] = str(events)
         if request.get("cwd"):
             os.chdir(request["cwd"])
-        from jsagent import worker
+        from jsagent import worker, workerloop
         sys.argv = [worker.__file__]
         agent = request.get("agent")
-        code = worker.run(sys.stdin.buffer, events,
-                          agent_pid=agent if isinstance(agent, int) else None)
+        agent_pid = agent if isinstance(agent, int) else None
+        if request.get("pool"):
+            code = workerloop.serve(sys.stdin.buffer, events, agent_pid=agent_pid)
+        else:
+            code = worker.run(sys.stdin.buffer, events, agent_pid=agent_pid)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
     except BaseException:  # noqa: BLE001 - report, then end this process whatever happened

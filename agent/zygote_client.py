@@ -39,15 +39,38 @@ class ForkedChild:
         self.stdin = self.stdout = self.stderr = None
         self._exited = threading.Event()
         self._settled = threading.Event()  # exited, or nobody will tell (orphaned)
+        self._lock = threading.Lock()
+        self._on_settled: list = []
+
+    @property
+    def orphaned(self) -> bool:
+        """The zygote died before it reported this child's exit."""
+        return self._settled.is_set() and not self._exited.is_set()
+
+    def when_settled(self, callback) -> None:
+        """Call ``callback()`` once the exit is reported or the zygote died (at once when that
+        happened already; else on the zygote reader's thread): it must be quick."""
+        with self._lock:
+            if not self._settled.is_set():
+                self._on_settled.append(callback)
+                return
+        callback()
 
     def exited(self, returncode: int) -> None:
         self.returncode = returncode
         self._exited.set()
-        self._settled.set()
+        self._settle()
 
     def orphan(self) -> None:
         """The zygote died: nobody will report this child's exit."""
-        self._settled.set()
+        self._settle()
+
+    def _settle(self) -> None:
+        with self._lock:
+            self._settled.set()
+            callbacks, self._on_settled = self._on_settled, []
+        for callback in callbacks:
+            callback()
 
     def wait(self) -> int | None:
         self._settled.wait()
@@ -151,9 +174,10 @@ class ZygoteClient:
                 return False
 
     def spawn(self, fds: tuple[int, int, int, int], cwd: str | None = None,
-              timeout: float = SPAWN_TIMEOUT) -> ForkedChild:
+              timeout: float = SPAWN_TIMEOUT, pool: bool = False) -> ForkedChild:
         """Fork a worker on ``fds`` (its stdin, stdout, stderr and event pipe ends), which
-        this closes (they are the zygote's once sent). Raises ZygoteUnavailable."""
+        this closes (they are the zygote's once sent); ``pool``: a pooled worker
+        (``jsagent.workerloop``). Raises ZygoteUnavailable."""
         try:
             with self._lock:
                 generation = self._current
@@ -162,7 +186,8 @@ class ZygoteClient:
                 token = next(self._tokens)
                 slot = [threading.Event(), None, None]
                 generation.pending[token] = slot  # before the request: the answer may be quick
-            request = json.dumps({"token": token, "cwd": cwd, "agent": os.getpid()}).encode()
+            request = json.dumps({"token": token, "cwd": cwd, "agent": os.getpid(),
+                                  "pool": pool}).encode()
             # Not under self._lock: a send may wait for the zygote, which may wait for the
             # reader thread, which takes self._lock.
             try:

@@ -4,7 +4,7 @@ Prints, for slots inside the window: lateness from the slot to the batchlet's st
 (p50, p99, max), how many slots were missed (a ledger row saying why, or no row at all) and how
 many had two executions. Figures, not assertions. Talks to loopback only; stops by itself.
 
-    python bench/scheduling_precision.py [--jobs 200] [--seconds 60] [--lead 2]
+    python bench/scheduling_precision.py [--jobs 200] [--seconds 60] [--lead 1.5]
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 import httpx
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from jsbus.launch import start_agent, start_bus, stop_all, wait_until  # noqa: E402
@@ -35,6 +36,24 @@ def when(text: str) -> float:
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time of a process tree: the process, its live descendants and the children they
+    reaped (the agent's zygote reaps its workers)."""
+    total = 0.0
+    try:
+        root = psutil.Process(pid)
+        processes = [root] + root.children(recursive=True)
+    except psutil.Error:
+        return total
+    for process in processes:
+        try:
+            t = process.cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+        except psutil.Error:
+            pass
+    return total
 
 
 def setup(client: httpx.Client, jobs: int) -> None:
@@ -71,7 +90,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--seconds", type=int, default=60)
-    parser.add_argument("--lead", type=float, default=2.0)
+    parser.add_argument("--lead", type=float, default=1.5)
     parser.add_argument("--json", help="write the figures to this file too")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="jsbus-bench-sched-"))
@@ -89,8 +108,12 @@ def main() -> int:
                             json={"schedule/cron-notation": "* * * * * ?"}).raise_for_status()
             start = float(int(time.time()) + 3)  # the window starts at a whole second
             end = start + args.seconds
+            wait_until(lambda: time.time() > start, 10, interval=0.05, what="the window")
+            cpu_before = {"bus": cpu_seconds(bus.popen.pid), "agent": cpu_seconds(agent.popen.pid)}
             wait_until(lambda: time.time() > end, args.seconds + 10, interval=0.5,
                        what="the window to pass")
+            cpu = {name: (cpu_seconds(pid) - cpu_before[name]) / args.seconds
+                   for name, pid in (("bus", bus.popen.pid), ("agent", agent.popen.pid))}
             for n in range(args.jobs):
                 client.put(f"/bench/job/J{n:03d}/schedule/pause")
             deadline = time.time() + 120
@@ -108,6 +131,9 @@ def main() -> int:
               "slots_fired_in_ledger": figures["claimed"],
               "executions_started_and_measured": figures["fired"], "missed": figures["missed"],
               "duplicated": figures["duplicated"],
+              "cpu_cores_used": {name: round(value, 3) for name, value in cpu.items()},
+              "cpu_ms_per_slot": {name: round(1000 * value / args.jobs, 2)
+                                  for name, value in cpu.items()},
               "lateness_ms": {"p50": round(1000 * statistics.median(late), 1) if late else None,
                               "p99": round(1000 * percentile(late, 0.99), 1) if late else None,
                               "max": round(1000 * max(late), 1) if late else None,

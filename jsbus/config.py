@@ -30,7 +30,7 @@ BUS_DEFAULTS: dict[str, dict[str, Any]] = {
     "discovery": {"enabled": True, "interfaces": []},
     "agents": {"lease": 15.0, "command_timeout": 10.0},
     "dispatch": {"interval": 1.0, "idle_job_actor": 60.0},
-    "scheduler": {"time_zone": "UTC", "lead": 2.0, "misfire_threshold": 5.0,
+    "scheduler": {"time_zone": "UTC", "lead": 1.5, "misfire_threshold": 5.0,
                   "max_catch_up": 100, "resync": 5.0},
 }
 
@@ -46,6 +46,11 @@ AGENT_DEFAULTS: dict[str, dict[str, Any]] = {
         "event_batch": 200,
         "request_timeout": 10.0,
         "stop_grace": 10.0,
+        "handoff": 0.3,
+        "worker_reuse": 200,
+        "worker_idle": 60.0,
+        "worker_max_idle": 0,
+        "worker_spare": 2,
     },
     "plugins": {"discovery": "zeroconf"},
     "discovery": {"enabled": True, "interfaces": []},

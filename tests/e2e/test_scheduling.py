@@ -159,3 +159,43 @@ def test_a_slot_with_no_agent_fires_and_its_execution_waits(tmp_path):
         assert waiting[rows[0]["fire-slot/execution-id"]] == "batch-status/undispatched"
     finally:
         bus.stop()
+
+
+def test_a_burst_of_schedules_fires_each_slot_once_and_on_time(tmp_path):
+    """Twenty jobs due at the same instants: their slots are fired in one transaction and their
+    start commands reach the agent in batches; every slot still runs exactly once."""
+    jobs = [f"BURST-{n:02d}" for n in range(20)]
+    bus, url = start_bus(tmp_path, env=FAST)
+    agent = None
+    try:
+        agent, _ = start_agent(tmp_path, url, extra=["--capacity", "80"])
+        wait_for_agents(url)
+        deploy(url)
+        for job in jobs:
+            register(url, job, ["e2e_batch.Count"])
+        for job in jobs:
+            add_schedule(url, job)
+
+        def completed(job):
+            return [e for e in executions(url, job)
+                    if e["job-execution/batch-status"] == "batch-status/completed"]
+
+        wait_until(lambda: all(len(completed(job)) >= 3 for job in jobs), 60,
+                   what="three scheduled executions of each job to complete")
+        for job in jobs:
+            httpx.put(f"{url}/e2e/job/{job}/schedule/pause", timeout=10)
+        runs = {job: executions(url, job) for job in jobs}
+        rows = {job: history(url, job) for job in jobs}
+    finally:
+        stop_all(agent, bus)
+    for job in jobs:
+        by_slot = Counter(run["job-execution/slot"] for run in runs[job])
+        assert max(by_slot.values()) == 1, f"{job}: a slot has two executions"
+        fired = {row["fire-slot/time"] for row in rows[job]
+                 if row["fire-slot/status"] == "fired"}
+        assert fired == set(by_slot), f"{job}: every fired slot has its execution"
+        for run in runs[job]:
+            if run["job-execution/batch-status"] == "batch-status/completed":
+                late = (when(run["job-execution/start-time"])
+                        - when(run["job-execution/slot"])).total_seconds()
+                assert 0 <= late < 1.0, f"{job}: started {late:.3f} s after its slot"

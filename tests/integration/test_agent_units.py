@@ -1,8 +1,15 @@
-"""Agent parts tested in-process: identity, start-command validation, advertised host, HTTP."""
+"""Agent parts tested in-process: identity, start-command validation, advertised host, HTTP (one
+and many start commands), the alarm and the holds of scheduled executions."""
 from __future__ import annotations
+
+import threading
+import time
 
 import pytest
 from falcon import testing
+
+from jsagent.alarm import Alarm
+from jsagent.holds import Holds, not_before_seconds
 
 from jsagent.commands import parse_start_command
 from jsagent.identity import instance_id
@@ -58,7 +65,7 @@ class StubControl:
     """Records what the HTTP layer asks of the agent."""
 
     def __init__(self):
-        self.started, self.joined = [], []
+        self.started, self.joined, self.batches = [], [], []
 
     def document(self):
         return {"agent/instance-id": "x"}
@@ -70,6 +77,12 @@ class StubControl:
     def start_execution(self, command):
         self.started.append(command.execution_id)
         return 202, {"execution-id": command.execution_id, "accepted": True}
+
+    def start_executions(self, commands):
+        self.batches.append([command.execution_id for command in commands])
+        return [(503, {"messages": ["full"]}) if command.execution_id == 9 else
+                (202, {"execution-id": command.execution_id, "accepted": True})
+                for command in commands]
 
     def stop_execution(self, execution_id):
         return execution_id == 1
@@ -87,3 +100,62 @@ def test_the_http_layer():
     assert client.simulate_put("/executions/2/stop").status_code == 404
     assert client.simulate_put("/executions/abc/stop").status_code == 404
     assert "messages" in client.simulate_get("/nowhere").json
+
+
+def start_body(execution_id):
+    return {"execution-id": execution_id, "app": "demo", "job": "J",
+            "document": {"id": "J", "steps": [{"id": "S", "batchlet": {"ref": "a.B"}}]}}
+
+
+def test_a_batch_is_validated_per_command_and_started_with_one_call():
+    control = StubControl()
+    client = testing.TestClient(create_app(control))
+    answer = client.simulate_post("/executions/batch", json={"executions": [
+        start_body(7), {**start_body(8), "job": 3}, start_body(9), "nonsense"]})
+    assert answer.status_code == 200
+    assert answer.json == {"results": [
+        {"execution-id": 7, "status": 202},
+        {"execution-id": 8, "status": 400,
+         "messages": ["job is required and must be a non-empty string"]},
+        {"execution-id": 9, "status": 503, "messages": ["full"]},
+        {"execution-id": None, "status": 400, "messages": ["the body must be a JSON object"]}]}
+    assert control.batches == [[7, 9]] and control.started == []
+    assert client.simulate_post("/executions/batch", json={"executions": []}).json == {
+        "results": []}
+    assert control.batches == [[7, 9]]  # nothing valid: the runtime is not asked
+    for bad in ({"executions": None}, [start_body(1)], {}):
+        refused = client.simulate_post("/executions/batch", json=bad)
+        assert refused.status_code == 400 and refused.json["messages"]
+
+
+def test_the_alarm_calls_in_time_order_and_skips_cancelled_entries():
+    alarm = Alarm().start()
+    try:
+        calls, done = [], threading.Event()
+        now = time.time()
+        alarm.at(now + 0.06, lambda: (calls.append("late"), done.set()))
+        alarm.at(now + 0.02, lambda: calls.append("early"))
+        alarm.at(now + 0.01, lambda: calls.append("cancelled")).cancel()
+        alarm.at(now - 5, lambda: calls.append("overdue"))
+        assert done.wait(5)
+        assert calls == ["overdue", "early", "late"]
+    finally:
+        alarm.close()
+
+
+def test_holds_wake_once_for_the_earliest_and_hand_over_what_is_due():
+    clock = [100.0]
+    alarm = Alarm(clock=lambda: clock[0])
+    woken = []
+    holds = Holds(alarm, lambda: woken.append(clock[0]), lambda: clock[0])
+    for when, execution_id in ((105.0, 2), (103.0, 1), (109.0, 3), (105.0005, 4)):
+        holds.add(when, execution_id)
+    assert [entry.when for _, _, entry in alarm._heap if not entry.cancelled] == [103.0]
+    clock[0] = 104.0
+    assert holds.due() == [1]
+    clock[0] = 105.0
+    assert holds.due() == [2, 4] and len(holds) == 1  # within EARLY of each other
+    assert holds.due() == []
+    assert [entry.when for _, _, entry in alarm._heap if not entry.cancelled] == [109.0]
+    assert not_before_seconds("2026-11-28T22:25:00.5Z") == 1795904700.5
+    assert not_before_seconds(None) is None

@@ -13,15 +13,13 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
-import httpx
 import psutil
 import pytest
 
-from jsbus.launch import start_agent, wait_until
-from tests.integration.fakebus import FakeBus
+from jsbus.launch import wait_until
+from tests.integration.realagent import Agent, command, rfc3339, seconds
 
 APP = textwrap.dedent('''
     """Batchlets of the zygote tests."""
@@ -95,96 +93,11 @@ APP = textwrap.dedent('''
 ''')
 
 
-def rfc3339(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime(
-        "%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def seconds(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
 @pytest.fixture(scope="module")
 def app_dir(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("zygapp")
     (directory / "zygapp.py").write_text(APP)
     return directory
-
-
-def command(app_dir: Path, execution_id: int, *refs: str, not_before: str | None = None,
-            properties: dict | None = None, **extra) -> dict:
-    steps = [{"id": f"STEP-{n}", "batchlet": {"ref": ref, "properties": properties or {}}}
-             for n, ref in enumerate(refs, start=1)]
-    body = {"execution-id": execution_id, "app": "zyg", "job": "JOB",
-            "document": {"id": "JOB", "steps": steps}, "parameters": {"name": "zygote"},
-            "classpath": [app_dir.as_uri()], **extra}
-    if not_before is not None:
-        body["not-before"] = not_before
-    return body
-
-
-class Agent:
-    """A real agent process (zygote on unless ``zygote=False``) reporting to its own FakeBus."""
-
-    def __init__(self, work: Path, name: str, zygote: bool = True, stop_grace: float = 1.0):
-        self.bus = FakeBus()
-        env = {"JSAGENT_ZYGOTE": "1" if zygote else "0", "JSAGENT_STOP_GRACE": str(stop_grace),
-               "JSAGENT_HEARTBEAT_INTERVAL": "1"}
-        try:
-            self.process, self.url = start_agent(work, self.bus.url, name=name, env=env)
-        except BaseException:
-            self.bus.close()
-            raise
-        self.pid = self.process.popen.pid
-        self.http = httpx.Client(base_url=self.url, timeout=10, trust_env=False)
-
-    def zygote(self) -> psutil.Process | None:
-        """The agent's zygote process now, if there is one."""
-        for child in psutil.Process(self.pid).children():
-            try:
-                if "jsagent.zygote" in child.cmdline() and child.status() != "zombie":
-                    return child
-            except psutil.Error:
-                pass
-        return None
-
-    def start(self, body: dict) -> None:
-        answer = self.http.post("/executions", json=body)
-        assert answer.status_code == 202, answer.text
-
-    def run(self, body: dict, timeout: float = 30) -> list[dict]:
-        """Run ``body`` to its end; its events (seq order, without seq)."""
-        self.start(body)
-        self.bus.final_event(body["execution-id"], timeout)
-        return self.events(body["execution-id"])
-
-    def events(self, execution_id: int) -> list[dict]:
-        return [{k: v for k, v in e.items() if k != "seq"}
-                for e in self.bus.execution_events(execution_id)]
-
-    def stop(self, execution_id: int) -> None:
-        assert self.http.put(f"/executions/{execution_id}/stop").status_code == 202
-
-    def message(self, execution_id: int, prefix: str, timeout: float = 30) -> str:
-        """The first log message of the execution starting with ``prefix`` (waits for it)."""
-        return wait_until(lambda: next(
-            (e["message"] for e in self.bus.execution_events(execution_id)
-             if e["type"] == "log" and e["message"].startswith(prefix)), None), timeout,
-            interval=0.01, what=f"a log line {prefix!r} of execution {execution_id}")
-
-    def where(self, execution_id: int) -> dict:
-        _, pid, ppid, sid, started = self.message(execution_id, "where ").split()
-        return {"pid": int(pid), "ppid": int(ppid), "sid": int(sid), "time": float(started)}
-
-    def log(self) -> str:
-        return self.process.output()
-
-    def close(self) -> int:
-        try:
-            self.http.close()
-            return self.process.stop()
-        finally:
-            self.bus.close()
 
 
 @pytest.fixture(scope="module")
@@ -281,15 +194,12 @@ def test_not_before_in_the_past_starts_at_once(agent, app_dir):
 @pytest.mark.timeout(60)
 def test_stop_before_not_before_ends_the_execution_stopped_without_running_it(agent, app_dir,
                                                                               tmp_path):
+    """Held by the agent (not-before further away than agent.handoff): no worker has it."""
     marker = tmp_path / "touched"
     not_before = time.time() + 30
     agent.start(command(app_dir, 6, "zygapp.Touch", not_before=rfc3339(not_before),
                         properties={"path": str(marker)},
                         restart={"previous-execution": 5, "position": "STEP-1"}))
-    zygote = agent.zygote()
-    # the worker waits once it has set its SIGTERM handler and started its two threads
-    wait_until(lambda: any(child.num_threads() == 3 for child in zygote.children()), 10,
-               what="the forked worker to wait")
     agent.stop(6)
     final = agent.bus.final_event(6, timeout=10)
     assert time.time() < not_before - 15
@@ -297,6 +207,31 @@ def test_stop_before_not_before_ends_the_execution_stopped_without_running_it(ag
         "stopped", "STOPPED", "STEP-1")
     assert [e["status"] for e in agent.events(6)] == ["starting", "stopped"]
     assert not marker.exists()
+
+
+@pytest.mark.timeout(60)
+def test_stop_during_the_workers_not_before_wait_ends_it_stopped(app_dir, tmp_path):
+    """Handed over at once (agent.handoff is longer than the wait): the worker waits, and the
+    stop (SIGTERM) ends its wait; the worker is then replaced."""
+    agent = Agent(tmp_path, "handoff-agent", JSAGENT_HANDOFF="120")
+    try:
+        agent.run(command(app_dir, 1, "zygapp.Where"))
+        first = agent.where(1)["pid"]
+        marker = tmp_path / "touched"
+        agent.start(command(app_dir, 2, "zygapp.Touch", not_before=rfc3339(time.time() + 30),
+                            properties={"path": str(marker)},
+                            restart={"previous-execution": 1, "position": "STEP-1"}))
+        agent.stop(2)
+        final = agent.bus.final_event(2, timeout=10)
+        assert (final["status"], final["exit-status"], final["restart-position"]) == (
+            "stopped", "STOPPED", "STEP-1")
+        assert [e["status"] for e in agent.events(2)] == ["starting", "stopped"]
+        assert not marker.exists()
+        agent.run(command(app_dir, 3, "zygapp.Where"))
+        assert agent.where(3)["pid"] != first  # the stopped worker ran nothing more
+    finally:
+        code = agent.close()
+    assert code == 0, agent.log()[-3000:]
 
 
 @pytest.mark.timeout(60)
@@ -312,7 +247,7 @@ def test_a_bad_not_before_is_a_400(agent, app_dir, not_before):
 
 @pytest.mark.timeout(120)
 def test_a_crashed_zygote_is_replaced_and_executions_still_run(app_dir, tmp_path):
-    agent = Agent(tmp_path, "crash-agent")
+    agent = Agent(tmp_path, "crash-agent", JSAGENT_WORKER_REUSE="1")  # a worker per run
     try:
         first = agent.zygote()
         agent.start(command(app_dir, 1, "zygapp.Sleep"))
@@ -338,9 +273,14 @@ def test_a_crashed_zygote_is_replaced_and_executions_still_run(app_dir, tmp_path
         agent.zygote().kill()
         wait_until(lambda: "fresh processes from now on" in agent.log(), 20,
                    what="the agent to give up on the zygote")
-        events = agent.run(command(app_dir, 3, "zygapp.Where"))
-        assert events[-1]["status"] == "completed"
-        assert agent.where(3)["ppid"] == agent.pid
+
+        def spawned_by_the_agent() -> bool:  # the spares forked before are used up first
+            execution_id = next(ids)
+            assert agent.run(command(app_dir, execution_id, "zygapp.Where"))[-1][
+                "status"] == "completed"
+            return agent.where(execution_id)["ppid"] == agent.pid
+
+        wait_until(spawned_by_the_agent, 20, what="a worker spawned by the agent")
     finally:
         code = agent.close()
     assert code == 0, agent.log()[-3000:]
