@@ -13,6 +13,7 @@ from typing import Any
 
 import pykka
 
+from jsagent.artifacts import ArtifactCache
 from jsagent.identity import instance_id
 from jsagent.reporter import EventReporter, Heartbeat, bus_client
 from jsagent.pool import PoolSettings
@@ -31,6 +32,7 @@ from jsbus.model import StartCommand
 log = logging.getLogger(__name__)
 DEFAULT_PORT = 4510
 ZYGOTE_READY_TIMEOUT = 15.0  # seconds start() waits for the zygote's imports
+ARTIFACT_TIMEOUT = 60.0  # seconds without progress before an artifact download gives up
 
 
 def work_dir(config: Config) -> Path:
@@ -82,6 +84,8 @@ class Agent:
         cfg = self.config
         if zygote_enabled():  # its imports run while the rest starts
             self.zygote = ZygoteClient(cwd=str(self.work_dir)).start()
+        self.artifacts = ArtifactCache(self.work_dir / "artifacts",
+                                       bus_client(ARTIFACT_TIMEOUT), lambda: self.reporter.bus_url)
         self.reporter = EventReporter(self.instance_id, cfg.get("agent.bus"),
                                       bus_client(self._timeout), cfg.get("agent.event_batch"))
         self._runtime = ExecutionRuntime.start(
@@ -168,9 +172,11 @@ class Agent:
         return self.document()
 
     def start_execution(self, command: StartCommand) -> tuple[int, dict[str, Any]]:
+        command = self.artifacts.localize(command)
         return self._runtime.ask(StartExecution(command), timeout=self._timeout)
 
     def start_executions(self, commands: list[StartCommand]) -> list[tuple[int, dict[str, Any]]]:
+        commands = [self.artifacts.localize(command) for command in commands]
         return self._runtime.ask(StartExecutions(tuple(commands)), timeout=self._timeout)
 
     def stop_execution(self, execution_id: int) -> bool:

@@ -49,17 +49,35 @@ from jsagent.events import execution_event, log_event
 
 
 def classpath_dirs(entries: list[str]) -> tuple[list[str], list[str]]:
-    """Local directories for classpath entries (``file://`` URLs or paths), and the skipped ones."""
+    """``sys.path`` entries for classpath entries (``file://`` URLs or paths: directories,
+    wheels, zips; a single module's directory), and the skipped ones (other schemes, jars)."""
     dirs, skipped = [], []
     for entry in entries:
         parsed = urlparse(entry)
-        if parsed.scheme == "file":
-            dirs.append(unquote(parsed.path))
-        elif parsed.scheme == "":
-            dirs.append(entry)
-        else:
+        if parsed.scheme not in ("file", ""):
             skipped.append(entry)
+            continue
+        path = unquote(parsed.path) if parsed.scheme == "file" else entry
+        if path.endswith(".jar"):
+            continue  # Java code: for java-main's -cp, not for sys.path
+        dirs.append(os.path.dirname(path) if path.endswith(".py") else path)
     return dirs, skipped
+
+
+JAVA_CLASSPATH_ENV = "JSAGENT_JAVA_CLASSPATH"
+
+
+def java_entries(entries: list[str]) -> list[str]:
+    """The local jars and directories of a classpath: what java-main puts on ``-cp``."""
+    found = []
+    for entry in entries:
+        parsed = urlparse(entry)
+        if parsed.scheme not in ("file", ""):
+            continue
+        path = unquote(parsed.path) if parsed.scheme == "file" else entry
+        if path.endswith(".jar") or os.path.isdir(path):
+            found.append(path)
+    return found
 
 
 MAX_WAIT_STEP = 0.5  # seconds: how long a not-before wait trusts the wall clock it started from
@@ -125,10 +143,18 @@ class WorkerRun:
                 outcome = "stopped", "STOPPED", self._restart_position()
             else:
                 self.sink.emit(execution_event(self.execution_id, "started"))
+                missing = [e for e in self._classpath() if e.startswith("sha256:")]
                 for entry in self._classpath():
-                    self._log("WARNING",
-                              f"classpath entry {entry!r} is not a local directory; ignored")
-                outcome = self._run_job()
+                    if entry not in missing:
+                        self._log("WARNING", f"classpath entry {entry!r} is not a local "
+                                             f"directory; ignored")
+                if missing:
+                    message = (f"artifact {missing[0]} could not be fetched from the bus or "
+                               f"did not match its hash (the agent's log says why): not run")
+                    self._log("ERROR", message)
+                    outcome = "failed", message, self._restart_position()
+                else:
+                    outcome = self._run_job()
         self.sink.emit(execution_event(self.execution_id, *outcome))
 
     def wait_until(self, not_before: datetime) -> bool:
@@ -170,10 +196,13 @@ class WorkerRun:
             root.setLevel(level)
 
     def _classpath(self) -> list[str]:
-        """Put the classpath directories first on ``sys.path`` (once); the skipped entries."""
+        """Put the classpath's Python entries first on ``sys.path`` and its Java entries (jars,
+        directories) in ``JSAGENT_JAVA_CLASSPATH`` for java-main (once); the skipped entries."""
         if self._skipped is None:
-            dirs, self._skipped = classpath_dirs(list(self.command.get("classpath") or []))
+            entries = list(self.command.get("classpath") or [])
+            dirs, self._skipped = classpath_dirs(entries)
             sys.path[:0] = dirs
+            os.environ[JAVA_CLASSPATH_ENV] = os.pathsep.join(java_entries(entries))
         return self._skipped
 
     def prepare(self) -> None:

@@ -41,6 +41,45 @@ class JobParser:
     dump: Callable[[JobDefinition], bytes] | None = None
 
 
+# The kinds of batch components, as ``GET /{app}/batch-components`` names them
+# (``batch-component/<kind>``); every listener interface is a ``listener``.
+COMPONENT_KINDS = ("batchlet", "item-reader", "item-writer", "item-processor",
+                   "checkpoint-algorithm", "decider", "partition-mapper", "partition-reducer",
+                   "partition-collector", "partition-analyzer", "listener")
+
+
+@dataclass(frozen=True)
+class BatchComponent:
+    """One class a job document can name, found in an application's classpath."""
+
+    kind: str  # one of COMPONENT_KINDS
+    ref: str  # what a job document names it by: its registered (@named/@Named) name, else
+    #           its qualified class name
+    class_name: str  # qualified class name (module.Class, or the Java binary name)
+    language: str  # "python" or "java"
+    entry: str  # the classpath entry it was found in (a local path)
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    components: tuple[BatchComponent, ...] = ()
+    problems: tuple[str, ...] = ()  # why an entry, module or class could not be read
+
+
+@dataclass(frozen=True)
+class ComponentScanner:
+    """Finds batch components in classpath entries of its own language.
+
+    ``scan(entries, config)`` gets local paths (directories, ``.whl``, ``.zip``, ``.py``,
+    ``.jar``...), skips those it does not read, and never runs application code in the calling
+    process (the bus): a scanner that must import code does it in a child process with a time
+    limit. Problems are reported in the result, not raised.
+    """
+
+    name: str
+    scan: Callable[..., ScanResult]  # scan(entries: list[Path], config) -> ScanResult
+
+
 class Transport(abc.ABC):
     """How the bus sends commands to one agent. Calls block: run them off the actor threads.
 

@@ -23,7 +23,8 @@ from jsbus import control as execution_control
 from jsbus.actors.messages import (AgentFound, AgentSeen, CalendarChanged, ExecutionChanged,
                                    GetJobActor, Restart, ScheduleChanged, StopExecution, Submit,
                                    Tick)
-from jsbus.config import Config, split_bind
+from jsbus.artifacts import ArtifactStore, Limits
+from jsbus.config import Config, artifact_dir, split_bind
 from jsbus.errors import AgentNotFound
 from jsbus.housekeeping import Housekeeper
 from jsbus.model import AgentInfo, AgentStatus, JobExecution, utcnow
@@ -41,6 +42,7 @@ class Bus:
         self.plugins = plugins or PluginHost(config)
         self.storage = self.plugins.storage()
         self.recorder = EventRecorder(self.storage)
+        self.artifacts = ArtifactStore(artifact_dir(config), Limits.from_config(config))
         self.bound: tuple[str, int] = split_bind(config.get("bus.bind"), 45102)
         self.control: pykka.ActorRef | None = None
         self.context: BusContext | None = None

@@ -32,6 +32,9 @@ BUS_DEFAULTS: dict[str, dict[str, Any]] = {
     "dispatch": {"interval": 1.0, "idle_job_actor": 60.0},
     "scheduler": {"time_zone": "UTC", "lead": 1.5, "misfire_threshold": 5.0,
                   "max_catch_up": 100, "resync": 5.0},
+    "apps": {"allowed_roots": [], "artifact_dir": "", "max_upload_bytes": 268_435_456,
+             "max_expanded_bytes": 1_073_741_824, "max_ratio": 200.0, "max_members": 20_000,
+             "scan_timeout": 60.0},
 }
 
 AGENT_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -154,6 +157,17 @@ def user_data_dir(configured: str, name: str) -> Path:
         return Path(configured).expanduser()
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
     return Path(base) / name
+
+
+def artifact_dir(config: Config) -> Path:
+    """``apps.artifact_dir``; else ``artifacts`` beside the SQLite database, else in the data
+    directory."""
+    if config.get("apps.artifact_dir"):
+        return Path(config.get("apps.artifact_dir")).expanduser()
+    url = database_url(config)
+    if url.startswith("sqlite:///"):
+        return Path(url[len("sqlite:///"):].split("?")[0]).parent / "artifacts"
+    return data_dir(config) / "artifacts"
 
 
 def data_dir(config: Config) -> Path:

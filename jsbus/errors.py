@@ -31,6 +31,10 @@ class ValidationError(JsbusError):
         super().__init__("; ".join(self.messages))
 
 
+class PayloadTooLarge(ValidationError):
+    """Input over a configured size limit (HTTP 413)."""
+
+
 class JobDefinitionError(ValidationError):
     """A job document that is not a valid job."""
 

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from jsbus.backends import DiscoveryBackend, JobParser, StorageBackend, TransportBackend
+    from jsbus.backends import (ComponentScanner, DiscoveryBackend, JobParser, StorageBackend,
+                                TransportBackend)
     from jsbus.config import Config
     from jsbus.model import AgentInfo, BatchStatus, JobExecution
 
@@ -59,6 +60,16 @@ def jsbus_register_job_parsers(config: Config) -> list[JobParser] | None:
     Called once at start-up. Return :class:`JobParser` records; ``None`` offers nothing. A job
     registered with ``Content-Type: <media type>`` is parsed by the parser that claims it; two
     parsers claiming one media type stop the start-up with an error.
+    """
+
+
+@hookspec
+def jsbus_register_scanners(config: Config) -> list[ComponentScanner] | None:
+    """Offer batch-component scanners, each for the classpath entries of one language.
+
+    Called once at start-up. Return :class:`ComponentScanner` records; ``None`` offers nothing.
+    Every scanner runs over every deployed classpath (each skips the entries it does not read);
+    ``GET /{app}/batch-components`` lists what they found together.
     """
 
 

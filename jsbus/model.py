@@ -86,11 +86,34 @@ class AgentStatus(str, enum.Enum):
 
 @dataclass(frozen=True)
 class Application:
+    """A deployed batch application. Every deploy makes a new ``revision`` (1, 2, ...); an
+    execution runs with the classpath of the revision current when it was created.
+
+    Classpath entries are ``file://`` URLs (directories, wheels, zips, modules, jars, class
+    directories) or uploaded artifacts, named ``sha256:<hex>/<file name>``."""
     name: str
     description: str = ""
     classpath: tuple[str, ...] = ()
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    revision: int = 0
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """An uploaded file (wheel, zip or jar), stored once by its SHA-256."""
+    sha256: str
+    filename: str
+    size: int
+    kind: str  # "wheel", "zip" or "jar"
+    distribution: str | None = None  # wheel distribution or Maven artifactId
+    version: str | None = None
+    created_at: datetime | None = None
+
+    @property
+    def entry(self) -> str:
+        """The classpath entry that names it."""
+        return f"sha256:{self.sha256}/{self.filename}"
 
 
 @dataclass(frozen=True)
@@ -171,6 +194,7 @@ class JobExecution:
     restarted_from: int | None = None  # the execution this one restarts
     not_before: datetime | None = None  # a scheduled execution starts at its slot, not earlier
     slot: datetime | None = None  # the schedule's fire slot that created it (UTC)
+    revision: int | None = None  # the application revision it runs with
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ from typing import Any, Iterable
 import pluggy
 
 from jsbus import hookspecs
-from jsbus.backends import DiscoveryBackend, JobParser, StorageBackend, TransportBackend
+from jsbus.backends import (ComponentScanner, DiscoveryBackend, JobParser, StorageBackend,
+                            TransportBackend)
 from jsbus.config import Config
 from jsbus.errors import ConfigurationError
 
@@ -19,6 +20,7 @@ FAMILIES = {
     "transport": ("jsbus_register_transport", TransportBackend),
     "discovery": ("jsbus_register_discovery", DiscoveryBackend),
     "parser": ("jsbus_register_job_parsers", JobParser),
+    "scanner": ("jsbus_register_scanners", ComponentScanner),
 }
 
 
@@ -96,6 +98,10 @@ class PluginHost:
         matches = [rec for _, rec in self.backends["parser"].values()
                    if media_type in rec.media_types]
         return matches[0] if matches else None
+
+    def scanners(self) -> list[ComponentScanner]:
+        """Every component scanner, by name."""
+        return [record for _, (_, record) in sorted(self.backends["scanner"].items())]
 
     def media_types(self) -> list[str]:
         return sorted({t for _, rec in self.backends["parser"].values() for t in rec.media_types})

@@ -16,9 +16,9 @@ from datetime import datetime
 from typing import ContextManager, Iterable, Sequence
 
 from jsbus.errors import ExecutionNotFound
-from jsbus.model import (ACTIVE_STATUSES, AgentInfo, Application, BatchStatus, Calendar,
-                         Checkpoint, FireSlot, Job, JobDefinition, JobExecution, JobStats, LogRecord, Schedule, SlotStatus,
-                         StepExecution)
+from jsbus.model import (ACTIVE_STATUSES, AgentInfo, Application, Artifact, BatchStatus,
+                         Calendar, Checkpoint, FireSlot, Job, JobDefinition, JobExecution,
+                         JobStats, LogRecord, Schedule, SlotStatus, StepExecution)
 
 
 class LeaderLock(abc.ABC):
@@ -67,13 +67,27 @@ class Storage(abc.ABC):
     # -- applications ------------------------------------------------------------------------
     @abc.abstractmethod
     def save_application(self, app: Application) -> Application:
-        """Create or replace the application of that name."""
+        """Create or replace the application of that name: a new revision (1, 2, ...)."""
 
     @abc.abstractmethod
-    def get_application(self, name: str) -> Application: ...
+    def get_application(self, name: str, revision: int | None = None) -> Application:
+        """The current revision, or the given one (its classpath and description as they were
+        deployed); ``ApplicationNotFound`` for an unknown name or revision."""
 
     @abc.abstractmethod
     def list_applications(self) -> list[Application]: ...
+
+    @abc.abstractmethod
+    def delete_application(self, name: str, cascade: bool = False) -> list[str]:
+        """Delete an application and its revisions; ``Conflict`` while it has jobs, unless
+        ``cascade`` (its jobs go too, with their executions). Returns the deleted jobs' names."""
+
+    @abc.abstractmethod
+    def save_artifact(self, artifact: Artifact) -> Artifact:
+        """Record an uploaded file by its SHA-256 (a second upload keeps the first record)."""
+
+    @abc.abstractmethod
+    def get_artifact(self, sha256: str) -> Artifact | None: ...
 
     # -- jobs --------------------------------------------------------------------------------
     @abc.abstractmethod

@@ -21,8 +21,8 @@ class JavaMainBatchlet(SubprocessBatchlet):
         Classpath entries: a JSON list, or one string separated by ``os.pathsep`` (``:``).
         In a JSON list, ``file:`` URLs are turned into paths (other URLs are refused);
         ``lib/*`` is passed on for java to expand.
-        Default: ``.``, the java process's working directory (``cwd``, else the worker's) --
-        the application's classpath holds Python entries and is not used here.
+        Default: the jars and directories of the application's classpath (the worker puts
+        them in ``JSAGENT_JAVA_CLASSPATH``), else ``.``, the java process's working directory.
     ``args``
         Arguments of ``main``: a shell-rules string (:func:`shlex.split`) or a JSON list.
     ``jvm_options``
@@ -55,8 +55,11 @@ class JavaMainBatchlet(SubprocessBatchlet):
         if main_class is None:
             raise ValueError("java-main: property 'main_class' is required")
         main_class = str(main_class).strip()
-        classpath = _props.as_paths(_props.text(self, "classpath"), os.pathsep,
-                                    "java-main: property 'classpath'") or ["."]
+        classpath = (_props.as_paths(_props.text(self, "classpath"), os.pathsep,
+                                     "java-main: property 'classpath'")
+                     or [p for p in os.environ.get("JSAGENT_JAVA_CLASSPATH", "").split(os.pathsep)
+                         if p]
+                     or ["."])
         options = _props.as_list(_props.text(self, "jvm_options"),
                                  "java-main: property 'jvm_options'")
         args = _props.as_list(_props.text(self, "args"), "java-main: property 'args'")

@@ -80,11 +80,13 @@ class AgentActor(SafeActor):
                     self._undispatch(result)
 
     def _command(self, execution: JobExecution, documents: dict) -> StartCommand:
-        """``documents`` caches each job's document and classpath for one batch."""
-        storage, key = self.context.storage, (execution.app, execution.job)
+        """``documents`` caches each job's document and classpath for one batch. The classpath
+        is that of the application revision the execution was created with."""
+        storage = self.context.storage
+        key = (execution.app, execution.job, execution.revision)
         if key not in documents:
             job = storage.get_job(execution.app, execution.job)
-            app = storage.get_application(execution.app)
+            app = storage.get_application(execution.app, execution.revision)
             documents[key] = (job_to_document(job.definition), app.classpath)
         document, classpath = documents[key]
         return StartCommand(execution_id=execution.id, app=execution.app, job=execution.job,

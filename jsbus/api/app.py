@@ -5,7 +5,8 @@ import falcon
 
 from jsbus.api import errors
 from jsbus.api.agents import AgentResource, AgentsResource, EventsResource, HeartbeatResource
-from jsbus.api.apps import AppsResource
+from jsbus.api.apps import AppResource, AppsResource
+from jsbus.api.components import ArtifactResource, BatchComponentsResource
 from jsbus.api.calendars import CalendarResource, CalendarsResource
 from jsbus.api.executions import (ExecutionCommandResource, ExecutionResource,
                                   ExecutionsResource)
@@ -23,6 +24,9 @@ def create_app(bus) -> falcon.App:
     app.add_route("/healthcheck", HealthResource(bus))
     app.add_route("/schemas/job.json", JobSchemaResource())
     app.add_route("/apps", AppsResource(bus))
+    app.add_route("/app/{name}", AppResource(bus))
+    app.add_route("/artifacts/{sha256}", ArtifactResource(bus))
+    app.add_route("/{app}/batch-components", BatchComponentsResource(bus))
     app.add_route("/agents", AgentsResource(bus))
     app.add_route("/agent/{instance_id}", AgentResource(bus))
     app.add_route("/agent/{instance_id}/heartbeat", HeartbeatResource(bus))

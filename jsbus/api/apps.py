@@ -7,6 +7,7 @@ from urllib.parse import unquote, urlparse
 import falcon
 
 from jsbus.api.media import read_object
+from jsbus.artifacts import parse_entry
 from jsbus.api import render
 from jsbus.errors import ApplicationNotFound, ValidationError
 from jsbus.jsl import JOB_ID_PATTERN
@@ -23,20 +24,44 @@ def _field(body: dict, short: str, long: str):
     return body[long] if long in body else body.get(short)
 
 
-def classpath_entry(entry, where: str) -> str:
-    """A ``file://`` URL to an existing directory, normalised; else ValidationError."""
+JAVA_SUFFIXES = (".jar",)
+PYTHON_SUFFIXES = (".whl", ".zip", ".py")
+
+
+def classpath_entry(entry, where: str, allowed_roots: list[str] = (),
+                    artifact_known=lambda sha: False) -> str:
+    """A ``file://`` URL to an existing directory, wheel, zip, module or jar (inside
+    ``allowed_roots`` when any are configured), normalised; or an uploaded artifact's
+    ``sha256:<hex>/<name>``. ValidationError otherwise."""
     if not isinstance(entry, str):
         raise ValidationError(f"{where} must be a file:// URL string")
+    artifact = parse_entry(entry)
+    if artifact is not None:
+        if not artifact_known(artifact[0]):
+            raise ValidationError(f"{where}: no artifact was uploaded with SHA-256 "
+                                  f"{artifact[0]}")
+        return entry
     url = urlparse(entry)
     if url.scheme != "file" or url.netloc not in ("", "localhost"):
-        raise ValidationError(f"{where} must be a file:// URL (got {entry!r})")
+        raise ValidationError(f"{where} must be a file:// URL or an uploaded artifact "
+                              f"(sha256:<hex>/<name>), not {entry!r}")
     path = Path(unquote(url.path))
-    if not path.is_absolute() or not path.is_dir():
-        raise ValidationError(f"{where}: {path} is not an existing directory")
-    return path.resolve().as_uri()
+    if not path.is_absolute():
+        raise ValidationError(f"{where}: {path} is not an absolute path")
+    path = path.resolve()
+    if allowed_roots and not any(path.is_relative_to(Path(root).expanduser().resolve())
+                                 for root in allowed_roots):
+        raise ValidationError(f"{where}: {path} is outside apps.allowed_roots "
+                              f"({', '.join(allowed_roots)})")
+    if not (path.is_dir() or (path.is_file()
+                              and path.suffix.lower() in PYTHON_SUFFIXES + JAVA_SUFFIXES)):
+        raise ValidationError(f"{where}: {path} is not an existing directory, wheel, zip, "
+                              f"Python module or jar")
+    return path.as_uri()
 
 
-def application_from_body(body: dict) -> Application:
+def application_from_body(body: dict, allowed_roots: list[str] = (),
+                          artifact_known=lambda sha: False) -> Application:
     name = _field(body, "name", "application/name")
     description = _field(body, "description", "application/description") or ""
     classpath = _field(body, "classpath", "application/classpaths")
@@ -57,7 +82,8 @@ def application_from_body(body: dict) -> Application:
     else:
         for index, entry in enumerate(classpath):
             try:
-                entries.append(classpath_entry(entry, f"classpath[{index}]"))
+                entries.append(classpath_entry(entry, f"classpath[{index}]", allowed_roots,
+                                               artifact_known))
             except ValidationError as exc:
                 messages.extend(exc.messages)
     if messages:
@@ -73,7 +99,10 @@ class AppsResource:
         resp.media = [render.application(app) for app in self.bus.storage.list_applications()]
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        app = application_from_body(read_object(req, self.bus.config.get("bus.max_body_bytes")))
+        storage = self.bus.storage
+        app = application_from_body(read_object(req, self.bus.config.get("bus.max_body_bytes")),
+                                    self.bus.config.get("apps.allowed_roots"),
+                                    lambda sha: storage.get_artifact(sha) is not None)
         try:
             self.bus.storage.get_application(app.name)
             created = False
@@ -83,3 +112,20 @@ class AppsResource:
         resp.status = falcon.HTTP_201 if created else falcon.HTTP_200
         resp.location = f"/{saved.name}/jobs"
         resp.media = render.application(saved)
+
+
+class AppResource:
+    """``GET /app/{name}``; ``DELETE /app/{name}[?cascade=true]``."""
+
+    def __init__(self, bus):
+        self.bus = bus
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        resp.media = render.application(self.bus.storage.get_application(name))
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        cascade = req.get_param_as_bool("cascade", default=False)
+        jobs = self.bus.storage.delete_application(name, cascade=cascade)
+        for job in jobs:
+            self.bus.schedule_changed(name, job)
+        resp.media = {"application/name": name, "deleted-jobs": jobs}

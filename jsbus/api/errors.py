@@ -5,7 +5,8 @@ import logging
 
 import falcon
 
-from jsbus.errors import Conflict, NotFound, StorageError, TransportError, ValidationError
+from jsbus.errors import (Conflict, NotFound, PayloadTooLarge, StorageError, TransportError,
+                          ValidationError)
 
 log = logging.getLogger(__name__)
 
@@ -16,7 +17,8 @@ def _answer(resp: falcon.Response, status: str, messages: list[str]) -> None:
 
 
 def _validation(req, resp, exc: ValidationError, params) -> None:
-    _answer(resp, falcon.HTTP_400, exc.messages)
+    status = falcon.HTTP_413 if isinstance(exc, PayloadTooLarge) else falcon.HTTP_400
+    _answer(resp, status, exc.messages)
 
 
 def _not_found(req, resp, exc: NotFound, params) -> None:

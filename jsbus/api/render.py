@@ -12,7 +12,15 @@ from jsbus.wire import rfc3339
 
 def application(app: Application) -> dict[str, Any]:
     return {"application/name": app.name, "application/description": app.description,
-            "application/classpaths": list(app.classpath)}
+            "application/classpaths": list(app.classpath),
+            "application/revision": app.revision}
+
+
+def artifact(value) -> dict[str, Any]:
+    return {"artifact/sha256": value.sha256, "artifact/filename": value.filename,
+            "artifact/size": value.size, "artifact/kind": value.kind,
+            "artifact/distribution": value.distribution, "artifact/version": value.version,
+            "artifact/entry": value.entry}
 
 
 def stats(value: JobStats) -> dict[str, Any]:

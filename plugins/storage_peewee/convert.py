@@ -20,7 +20,7 @@ def definition_from_json(data: dict[str, Any]) -> JobDefinition:
 def to_application(row) -> Application:
     return Application(name=row.name, description=row.description,
                        classpath=tuple(row.classpath or ()), created_at=row.created_at,
-                       updated_at=row.updated_at)
+                       updated_at=row.updated_at, revision=row.revision)
 
 
 def to_job(row) -> Job:
@@ -50,7 +50,7 @@ def to_execution(row, agent_name: str | None = None,
                         instance_id=row.instance_id if row.instance_id is not None else row.id,
                         restart_position=row.restart_position,
                         restarted_from=row.restarted_from, not_before=row.not_before,
-                        slot=row.slot)
+                        slot=row.slot, revision=row.revision)
 
 
 def checkpoint_columns(checkpoint: Checkpoint) -> dict[str, Any]:

@@ -41,6 +41,7 @@ class ExecutionRecords(StoreBase):
         # (on PostgreSQL, lock_job holds the job's row until the commit).
         with self.write_transaction():
             self.lock_job(app, job)
+            row["revision"] = self.statements.app_revision(app)  # what it will run with
             if restart_of is None:
                 execution_id = self.statements.insert(
                     E, {"batch_status": BatchStatus.UNDISPATCHED, **row})

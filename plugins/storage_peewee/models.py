@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from peewee import (AutoField, BooleanField, CharField, Database, ForeignKeyField, IntegerField,
-                    Model, TextField)
+from peewee import (AutoField, BigIntegerField, BooleanField, CharField, Database,
+                    ForeignKeyField, IntegerField, Model, TextField)
 from playhouse.fields import EnumField
 
 from jsbus.model import AgentStatus, BatchStatus, MisfirePolicy, OverlapPolicy, SlotStatus
@@ -32,6 +32,8 @@ class Models:
     Calendar: type[Model]
     Schedule: type[Model]
     FireSlot: type[Model]
+    AppRevision: type[Model]
+    Artifact: type[Model]
 
 
 def build_models(database: Database) -> Models:
@@ -50,6 +52,23 @@ def build_models(database: Database) -> Models:
         classpath = JSONField(default=list)
         created_at = UTCDateTimeField()
         updated_at = UTCDateTimeField()
+        revision = IntegerField(default=1)
+
+    class AppRevision(Base):  # unique on (app, revision): migration 0004
+        app = CharField()
+        revision = IntegerField()
+        description = TextField(default="")
+        classpath = JSONField(default=list)
+        created_at = UTCDateTimeField()
+
+    class Artifact(Base):
+        sha256 = CharField(max_length=64, unique=True)
+        filename = TextField()
+        size = BigIntegerField()
+        kind = CharField(max_length=16)
+        distribution = TextField(null=True)
+        version = TextField(null=True)
+        created_at = UTCDateTimeField()
 
     class Job(Base):
         app = CharField()
@@ -76,6 +95,7 @@ def build_models(database: Database) -> Models:
         restarted_from = IntegerField(null=True)
         not_before = UTCDateTimeField(null=True)
         slot = UTCDateTimeField(null=True)
+        revision = IntegerField(null=True)
 
     class StepExecution(Base):
         execution = ForeignKeyField(JobExecution, index=False)
@@ -158,4 +178,4 @@ def build_models(database: Database) -> Models:
         recorded_at = UTCDateTimeField()
 
     return Models(Application, Job, JobExecution, StepExecution, ExecutionLog, Agent, Checkpoint,
-                  Calendar, Schedule, FireSlot)
+                  Calendar, Schedule, FireSlot, AppRevision, Artifact)

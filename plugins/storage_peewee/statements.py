@@ -162,6 +162,17 @@ class Statements:
         cursor = self.db.execute_sql(sql, params)
         return returning.rows(cursor) if returning is not None else cursor.rowcount
 
+    def app_revision(self, name: str) -> int | None:
+        """The current revision of application ``name`` (None when it is missing)."""
+        A = self.models.Application
+        sql = self._cache.get(("app-revision",))
+        if sql is None:
+            sql = self._cache[("app-revision",)] = (
+                f"SELECT {quoted(A.revision.column_name)} FROM {quoted(A._meta.table_name)} "
+                f"WHERE {quoted(A.name.column_name)} = {self.param}")
+        row = self.db.execute_sql(sql, [name]).fetchone()
+        return None if row is None else row[0]
+
     def job_id(self, app: str, name: str, lock: str | None = None) -> int | None:
         """The id of job ``app``/``name`` (None when missing), its row locked with ``lock``
         (``FOR SHARE``, ``FOR UPDATE``: PostgreSQL only)."""

@@ -3,22 +3,21 @@ from __future__ import annotations
 
 from peewee import Case, fn
 
-from jsbus.errors import AgentNotFound, ApplicationNotFound, JobNotFound
-from jsbus.model import (AgentInfo, Application, BatchStatus, Job, JobDefinition, JobExecution,
-                         JobStats)
+from jsbus.errors import AgentNotFound, JobNotFound
+from jsbus.model import AgentInfo, BatchStatus, Job, JobDefinition, JobExecution, JobStats
 from jsbus.storage import LeaderLock, Storage
 
+from .applications import ApplicationRecords
 from .base import storage_errors
 from .connection import is_sqlite_url, sqlite_path
-from .convert import (agent_columns, definition_to_json, to_agent, to_application,
-                      to_execution, to_job)
+from .convert import agent_columns, definition_to_json, to_agent, to_execution, to_job
 from .executions import ExecutionRecords
 from .lock import AdvisoryLeaderLock, FileLeaderLock
 from .schedules import ScheduleRecords
 from .steps import StepRecords
 
 
-class PeeweeStorage(ExecutionRecords, StepRecords, ScheduleRecords, Storage):
+class PeeweeStorage(ApplicationRecords, ExecutionRecords, StepRecords, ScheduleRecords, Storage):
     """Storage on a database URL: ``PeeweeStorage("sqlite:////var/lib/jsbus/jsbus.db")``.
 
     ``clock`` stamps the rows the interface gives no time for (applications and jobs);
@@ -31,31 +30,6 @@ class PeeweeStorage(ExecutionRecords, StepRecords, ScheduleRecords, Storage):
             database = sqlite_path(self.url)
             return FileLeaderLock(database.with_name(database.name + ".lock"))
         return AdvisoryLeaderLock(self.url)
-
-    # -- applications ------------------------------------------------------------------------
-    @storage_errors
-    def save_application(self, app: Application) -> Application:
-        A = self.models.Application
-        now = self.clock()
-        (A.insert(name=app.name, description=app.description, classpath=list(app.classpath),
-                  created_at=app.created_at or now, updated_at=app.updated_at or now)
-         .on_conflict(conflict_target=[A.name],
-                      preserve=[A.description, A.classpath, A.updated_at])
-         .execute())
-        return self.get_application(app.name)
-
-    @storage_errors
-    def get_application(self, name: str) -> Application:
-        A = self.models.Application
-        row = A.get_or_none(A.name == name)
-        if row is None:
-            raise ApplicationNotFound(name)
-        return to_application(row)
-
-    @storage_errors
-    def list_applications(self) -> list[Application]:
-        A = self.models.Application
-        return [to_application(row) for row in A.select().order_by(A.name)]
 
     # -- jobs --------------------------------------------------------------------------------
     @storage_errors

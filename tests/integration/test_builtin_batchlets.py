@@ -406,6 +406,23 @@ def test_java_main_stop_terminates_the_jvm(java_classes, watch):
     assert "late" not in log.lines()
 
 
+@needs_javac
+@pytest.mark.timeout(60)
+def test_java_main_defaults_to_the_java_entries_of_the_application(java_classes, watch,
+                                                                   tmp_path, monkeypatch):
+    from jsagent.worker import JAVA_CLASSPATH_ENV, java_entries
+    jar = tmp_path / "main.jar"
+    subprocess.run(["jar", "cf", str(jar), "-C", str(java_classes), "Main.class"], check=True,
+                   timeout=50, capture_output=True)
+    classpath = [(tmp_path / "python_dir").as_uri(), jar.as_uri(), "sha256:ab/x.whl"]
+    (tmp_path / "python_dir").mkdir()
+    assert java_entries(classpath) == [str(tmp_path / "python_dir"), str(jar)]
+    monkeypatch.setenv(JAVA_CLASSPATH_ENV, os.pathsep.join(java_entries(classpath)))
+    log = watch(JAVA_LOGGER)
+    assert make(JavaMainBatchlet, main_class="Main").process() == "10"
+    assert log.lines(logging.INFO) == ["hello from java  greeting=null"]
+
+
 @pytest.mark.timeout(60)
 def test_java_main_property_errors(tmp_path):
     with pytest.raises(ValueError, match="java-main: property 'main_class' is required"):

@@ -1,0 +1,5 @@
+package com.example.app;
+
+// Not a batch artifact.
+public class Plain {
+}
