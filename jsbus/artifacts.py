@@ -66,6 +66,16 @@ class ArtifactStore:
             raise ValidationError(f"{sha256!r} is not a SHA-256 in hex")
         return self.directory / sha256[:2] / sha256 / check_filename(filename)
 
+    def discard(self, artifact: Artifact) -> None:
+        """Remove a received file that will not be recorded."""
+        path = self.path(artifact.sha256, artifact.filename)
+        path.unlink(missing_ok=True)
+        for directory in (path.parent, path.parent.parent):
+            try:
+                directory.rmdir()
+            except OSError:
+                break  # not empty: other files live there
+
     def receive(self, filename: str | None, stream: BinaryIO) -> Artifact:
         """Read one upload to its end, check it, and keep it; the Artifact to record."""
         name = check_filename(filename)

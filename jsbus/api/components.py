@@ -33,15 +33,20 @@ class BatchComponentsResource:
         if (req.content_type or "").split(";")[0].strip().lower() != falcon.MEDIA_MULTIPART:
             raise ValidationError("file: send multipart/form-data with one or more parts "
                                   "named 'file'")
-        received = []
-        for part in req.get_media():
-            if part.name != "file":
-                part.stream.read()  # skip it, read to its end
-                continue
-            received.append(self.bus.artifacts.receive(part.filename, part.stream))
-        if not received:
-            raise ValidationError("file: no part named 'file' in the upload")
-        storage = self.bus.storage
+        storage, received = self.bus.storage, []
+        try:
+            for part in req.get_media():
+                if part.name != "file":
+                    part.stream.read()  # skip it, read to its end
+                    continue
+                received.append(self.bus.artifacts.receive(part.filename, part.stream))
+            if not received:
+                raise ValidationError("file: no part named 'file' in the upload")
+        except BaseException:
+            for artifact in received:  # all or nothing: drop what this upload brought
+                if storage.get_artifact(artifact.sha256) is None:
+                    self.bus.artifacts.discard(artifact)
+            raise
         try:
             current = storage.get_application(app)
         except ApplicationNotFound:

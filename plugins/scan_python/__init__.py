@@ -26,6 +26,7 @@ and for a ``setup`` module at the top of a directory, which would run a program.
 from __future__ import annotations
 
 from jsbus.backends import ComponentScanner, ScanResult
+from jsbus.errors import JsbusError
 from jsbus.hookspecs import hookimpl
 from jsbus_plugins.scan_python.isolation import scan_entries
 
@@ -33,7 +34,11 @@ from jsbus_plugins.scan_python.isolation import scan_entries
 def scan(entries, config) -> ScanResult:
     """The Python batch components of ``entries``; problems are reported, never raised."""
     try:
-        return scan_entries(entries)
+        timeout = float(config.get("apps.scan_timeout")) if config is not None else None
+    except (JsbusError, TypeError, ValueError):  # a config without the key: the default
+        timeout = None
+    try:
+        return scan_entries(entries, timeout=timeout) if timeout else scan_entries(entries)
     except Exception as exc:  # noqa: BLE001 - a scanner reports, it does not fail the bus
         return ScanResult(problems=(f"the python scanner failed: {type(exc).__name__}: {exc}",))
 
