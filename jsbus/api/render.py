@@ -70,6 +70,7 @@ def execution(value: JobExecution, logs: list[LogRecord] | None = None) -> dict[
             "job-execution/restarted-from": value.restarted_from,
             "job-execution/restart-position": value.restart_position,
             "job-execution/slot": rfc3339(value.slot),
+            "job-execution/revision": value.revision,
             "job-execution/not-before": rfc3339(value.not_before)}
     if logs is not None:
         body["job-execution/step-executions"] = [step(s, logs) for s in value.steps]

@@ -104,6 +104,7 @@ def test_an_uploaded_wheel_runs_by_revision_on_an_agent_without_the_files(runnin
         agent.stop()
     assert (done_first["job-execution/batch-status"], step_exit(done_first)) == (
         "batch-status/completed", "v1.0"), "the running execution kept revision 1"
+    assert (done_first["job-execution/revision"], done_second["job-execution/revision"]) == (1, 2)
     assert (done_second["job-execution/batch-status"], step_exit(done_second)) == (
         "batch-status/completed", "v2.0")
     assert sorted(path.name for path in cached) == [first.name, second.name]

@@ -477,3 +477,17 @@ def test_in_a_worker_the_output_is_the_step_log_and_the_exit_code_its_exit_statu
     assert ("SHELL", "INFO", SHELL_LOGGER, "from-shell") in logs
     assert ("SHELL", "WARNING", SHELL_LOGGER, "shell-err") in logs
     assert ("PY", "INFO", "stdout", "args: a b") in logs
+
+
+@pytest.mark.timeout(60)
+def test_a_worker_runs_nothing_when_an_artifact_was_not_fetched():
+    steps = [{"id": "S", "batchlet": {"ref": "jsagent.batchlets:ShellBatchlet", "properties": {
+        "command": "echo should-not-run"}}}]
+    command = {"execution-id": 10, "app": "demo", "job": "JOB-A",
+               "document": {"id": "JOB-A", "properties": {}, "steps": steps},
+               "parameters": {}, "classpath": [f"sha256:{'e' * 64}/app.whl"]}
+    events, proc = run_worker(command)
+    assert proc.returncode == 0
+    final = [e for e in events if e["type"] == "execution"][-1]
+    assert final["status"] == "failed" and "could not be fetched" in final["exit-status"]
+    assert not [e for e in events if e["type"] == "step-started"]

@@ -190,3 +190,27 @@ def test_batch_components_lists_what_the_scanners_find_builtins_first(client, tm
                                                    "application/revision": 1}
     assert any("broken_steps" in problem for problem in body["batch-component/problems"])
     assert client.simulate_get("/nowhere/batch-components").status_code == 404
+
+
+@pytest.mark.timeout(120)
+def test_an_uploaded_jar_lists_its_java_components(client, tmp_path):
+    from tests.unit.test_scan_java import JAR, JAVAC, compile_java, jar
+    if not (JAVAC and JAR):
+        pytest.skip("needs javac and jar")
+    sources = {
+        "javax/batch/api/Batchlet.java": "package javax.batch.api; public interface Batchlet {}",
+        "javax/batch/api/AbstractBatchlet.java": "package javax.batch.api; public abstract "
+                                                 "class AbstractBatchlet implements Batchlet {}",
+        "javax/inject/Named.java": "package javax.inject; import java.lang.annotation.*; "
+                                   "@Retention(RetentionPolicy.RUNTIME) public @interface Named "
+                                   "{ String value() default \"\"; }",
+        "org/example/Hello.java": "package org.example; @javax.inject.Named(\"hello\") public "
+                                  "class Hello extends javax.batch.api.AbstractBatchlet {}"}
+    classes = compile_java(sources, tmp_path)
+    built = jar(tmp_path / "hello-1.0.jar", classes, "org/example")
+    response = upload(client, "java-shop", (built.name, built.read_bytes()))
+    assert response.status_code == 201, response.json
+    found = client.simulate_get("/java-shop/batch-components").json
+    assert found["batch-component/batchlet"] == ["shell", "python-main", "java-main", "hello"]
+    [detail] = found["batch-component/details"]
+    assert (detail["class"], detail["language"]) == ("org.example.Hello", "java")
