@@ -202,6 +202,14 @@ class Bus:
             self._changed(execution, previous)
         return len(events)
 
+    def set_agent_blocked(self, instance_id: str, blocked: bool) -> AgentInfo:
+        """Block or unblock an agent. Stored, so the leader sees it at its next tick whichever
+        process it runs in; when this process leads, its dispatcher hears of it at once."""
+        agent = self.storage.set_agent_blocked(instance_id, blocked)
+        if self.control is not None and agent.status is AgentStatus.READY:
+            self.control.tell(AgentSeen(agent))
+        return agent
+
 
 def local_address_towards(host: str) -> str:
     """The local address the kernel would use to reach ``host``: a UDP ``connect`` picks the

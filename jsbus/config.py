@@ -29,6 +29,7 @@ BUS_DEFAULTS: dict[str, dict[str, Any]] = {
     "plugins": {"storage": "peewee", "transport": "http", "discovery": "zeroconf"},
     "discovery": {"enabled": True, "interfaces": []},
     "agents": {"lease": 15.0, "command_timeout": 10.0},
+    "monitor": {"interval": 60.0, "max_samples": 1440, "retention": 86400.0},
     "dispatch": {"interval": 1.0, "idle_job_actor": 60.0},
     "scheduler": {"time_zone": "UTC", "lead": 1.5, "misfire_threshold": 5.0,
                   "max_catch_up": 100, "resync": 5.0},

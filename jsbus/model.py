@@ -215,6 +215,9 @@ class AgentInfo:
     stats: dict[str, Any] = field(default_factory=dict)
     status: AgentStatus = AgentStatus.READY
     last_seen: datetime | None = None
+    # Set through the API (PUT /agent/{id}/block), never by heartbeats: a blocked agent runs
+    # what it has and heartbeats on, but the bus dispatches nothing new to it.
+    blocked: bool = False
 
     @property
     def url(self) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import abc
 import contextlib
 from datetime import datetime
-from typing import ContextManager, Iterable, Sequence
+from typing import Any, ContextManager, Iterable, Sequence
 
 from jsbus.errors import ExecutionNotFound
 from jsbus.model import (ACTIVE_STATUSES, AgentInfo, Application, Artifact, BatchStatus,
@@ -187,6 +187,18 @@ class Storage(abc.ABC):
         return counts
 
     @abc.abstractmethod
+    def purge_executions(self, app: str, job: str) -> tuple[int, int]:
+        """Delete the history of a job: the executions of every job instance that has ended,
+        with their steps, checkpoints and logs; instances with an execution still active or
+        waiting are kept whole. Returns (deleted, kept)."""
+
+    def latest_executions(self, app: str) -> dict[str, JobExecution]:
+        """The newest execution of each job of ``app`` that has one, by job name."""
+        jobs, _ = self.list_jobs(app, 0, 1_000_000)
+        found = {job.name: self.latest_execution(app, job.name) for job in jobs}
+        return {name: execution for name, execution in found.items() if execution is not None}
+
+    @abc.abstractmethod
     def count_waiting(self) -> int:
         """How many executions wait for dispatch (undispatched or unrestarted)."""
 
@@ -234,7 +246,8 @@ class Storage(abc.ABC):
     # -- agents ------------------------------------------------------------------------------
     @abc.abstractmethod
     def save_agent(self, agent: AgentInfo) -> AgentInfo:
-        """Create or update the agent of that instance id (all fields as given)."""
+        """Create or update the agent of that instance id (all fields as given but
+        ``blocked``, which only ``set_agent_blocked`` changes: a new agent is not blocked)."""
 
     @abc.abstractmethod
     def get_agent(self, instance_id: str) -> AgentInfo: ...
@@ -245,6 +258,26 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def agent_executions(self, instance_id: str, limit: int = 20) -> list[JobExecution]:
         """The agent's most recent executions, newest first (no steps)."""
+
+    @abc.abstractmethod
+    def set_agent_blocked(self, instance_id: str, blocked: bool) -> AgentInfo:
+        """Block (the bus dispatches nothing new to it) or unblock the agent; idempotent.
+        ``AgentNotFound`` for an unknown agent."""
+
+    @abc.abstractmethod
+    def record_agent_sample(self, instance_id: str, time: datetime, values: dict[str, Any], *,
+                            max_samples: int, oldest: datetime, spacing: float = 0.0) -> bool:
+        """Keep ``values`` (a JSON object: the agent's stats) as its sample taken at ``time``,
+        unless its newest sample is less than ``spacing`` seconds older; False when skipped.
+        A sample kept forgets, in the same transaction, the agent's samples taken before
+        ``oldest`` and all but its newest ``max_samples``."""
+
+    @abc.abstractmethod
+    def agent_samples(self, instance_id: str, since: datetime | None = None,
+                      limit: int | None = None) -> list[tuple[datetime, dict[str, Any]]]:
+        """The agent's samples as (time, values), oldest first: only those taken at or after
+        ``since`` and only the newest ``limit`` when given. ``AgentNotFound`` for an unknown
+        agent."""
 
     # -- job settings ------------------------------------------------------------------------
     @abc.abstractmethod

@@ -38,8 +38,10 @@ class AgentSlot:
     suspended_until: float = 0.0
 
     def can_take(self, now: float) -> bool:
-        return (self.info.status is AgentStatus.READY and self.suspended_until <= now
-                and self.running < self.info.capacity)
+        """Ready, not blocked (a blocked agent keeps what it runs but gets nothing new), not
+        suspended after a failed dispatch, and with room."""
+        return (self.info.status is AgentStatus.READY and not self.info.blocked
+                and self.suspended_until <= now and self.running < self.info.capacity)
 
     def load(self) -> tuple[float, float]:
         system = (self.info.stats.get("cpu") or {}).get("system") or {}

@@ -117,7 +117,7 @@ class Scheduler(SafeActor):
     # -- firing -------------------------------------------------------------------------------
     def on_wake(self, message: Wake) -> None:
         now = self.context.clock()
-        self.agents_ready = any(agent.status is AgentStatus.READY
+        self.agents_ready = any(agent.status is AgentStatus.READY and not agent.blocked
                                 for agent in self.context.storage.list_agents())
         due: list[Due] = []
         while self.heap and self.heap[0].wake <= now.timestamp():

@@ -4,8 +4,10 @@ from __future__ import annotations
 import falcon
 
 from jsbus.api import errors
-from jsbus.api.agents import AgentResource, AgentsResource, EventsResource, HeartbeatResource
+from jsbus.api.agents import (AgentBlockResource, AgentMonitorResource, AgentResource,
+                              AgentsResource, EventsResource, HeartbeatResource)
 from jsbus.api.apps import AppResource, AppsResource
+from jsbus.api.convert import ConvertResource
 from jsbus.api.components import ArtifactResource, BatchComponentsResource
 from jsbus.api.calendars import CalendarResource, CalendarsResource
 from jsbus.api.executions import (ExecutionCommandResource, ExecutionResource,
@@ -31,8 +33,14 @@ def create_app(bus) -> falcon.App:
     app.add_route("/agent/{instance_id}", AgentResource(bus))
     app.add_route("/agent/{instance_id}/heartbeat", HeartbeatResource(bus))
     app.add_route("/agent/{instance_id}/events", EventsResource(bus))
+    app.add_route("/agent/{instance_id}/block", AgentBlockResource(bus, blocked=True))
+    app.add_route("/agent/{instance_id}/unblock", AgentBlockResource(bus, blocked=False))
+    app.add_route("/agent/{instance_id}/monitor/{kind}", AgentMonitorResource(bus))
     app.add_route("/{app}/stats", StatsResource(bus))
-    app.add_route("/{app}/jobs", JobsResource(bus))
+    jobs = JobsResource(bus)
+    app.add_route("/{app}/jobs", jobs)
+    app.add_route("/{app}/jobs/download", jobs, suffix="download")
+    app.add_route("/jobs/convert", ConvertResource(bus))
     app.add_route("/{app}/job/{job}", JobResource(bus))
     app.add_route("/{app}/job/{job}/document", JobDocumentResource(bus))
     app.add_route("/{app}/job/{job}/settings/{setting}", JobSettingResource(bus))

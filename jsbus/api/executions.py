@@ -37,6 +37,14 @@ class ExecutionsResource:
         resp.media = {"results": [render.execution(e) for e in executions], "hits": hits,
                       "limit": limit, "offset": offset}
 
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, app: str, job: str) -> None:
+        """Purge the job's history (the original's 204): every ended job instance goes, with
+        its steps, checkpoints and logs; instances still running or waiting stay."""
+        deleted, kept = self.bus.storage.purge_executions(app, job)
+        resp.status = falcon.HTTP_204
+        resp.set_header("X-Deleted-Executions", str(deleted))
+        resp.set_header("X-Kept-Executions", str(kept))
+
     def on_post(self, req: falcon.Request, resp: falcon.Response, app: str, job: str) -> None:
         body = read_object(req, self.bus.config.get("bus.max_body_bytes"), optional=True)
         execution = self.bus.submit(app, job, job_parameters(body))

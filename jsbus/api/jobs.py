@@ -4,9 +4,11 @@ from __future__ import annotations
 import falcon
 
 from jsbus.api import render
-from jsbus.api.media import media_type, read_body, require_type
+from jsbus.api.joblist import Row, parse_query, parse_sort, parse_with, sort_rows
+from jsbus.api.jobport import export_job, import_jobs
+from jsbus.api.media import loads_json, media_type, read_body, require_type
 from jsbus.errors import ValidationError
-from jsbus.jsl import check, job_to_document
+from jsbus.jsl import check, definition_from_document, job_to_document
 from jsbus.model import JobDefinition
 
 
@@ -56,28 +58,91 @@ def job_detail(bus, app: str, name: str) -> dict:
             "job/document": job_to_document(job.definition)}
 
 
+def csv_param(req: falcon.Request, name: str) -> list[str] | None:
+    """A parameter given as ``a,b`` or repeated (``?x=a&x=b``), as a list; None when absent."""
+    values = req.get_param_as_list(name)
+    if values is None:
+        return None
+    return [item.strip() for value in values for item in value.split(",") if item.strip()]
+
+
+def listing(bus, req: falcon.Request, app: str, default_limit: int = 20,
+            max_limit: int = 1000) -> tuple[list[Row], int, int, int, set[str]]:
+    """The jobs of ``app`` that ``q`` selects, sorted by ``sort-by`` and paged: (page, hits,
+    offset, limit, with-parts). Every parameter is checked before anything is read."""
+    storage = bus.storage
+    query = parse_query(req.get_param("q"))
+    parts = parse_with(csv_param(req, "with"))
+    order = parse_sort(csv_param(req, "sort-by"))
+    offset = req.get_param_as_int("offset", min_value=0, default=0)
+    limit = req.get_param_as_int("limit", min_value=1, max_value=max_limit,
+                                 default=default_limit)
+    storage.get_application(app)
+    jobs, _ = storage.list_jobs(app, 0, 1_000_000)
+    latest = storage.latest_executions(app)
+    rows = [Row(job, latest.get(job.name)) for job in jobs
+            if query.matches(job, latest.get(job.name))]
+    if any(key == "next-execution-start" for key, _ in order):
+        from jsbus.api.schedules import next_fires
+        for row in rows:
+            _, fires = next_fires(bus, app, row.job.name, 1)
+            row.next_start = fires[0].slot if fires else None
+    rows = sort_rows(rows, order)
+    return rows[offset:offset + limit], len(rows), offset, limit, parts
+
+
+def list_item(bus, app: str, row: Row, parts: set[str]) -> dict:
+    item = render.job(row.job)
+    if "execution" in parts:
+        item["job/latest-execution"] = render.execution(row.latest) if row.latest else None
+    if "schedule" in parts or "execution" in parts:
+        fields = schedule_fields(bus, app, row.job.name,
+                                 registered=5 if "schedule" in parts else 0)
+        if "schedule" not in parts:
+            fields.pop("job/schedule")
+        item.update(fields)
+    if "settings" in parts:
+        item["job/exclusive?"] = row.job.exclusive
+    if "notation" in parts:
+        item["job/document"] = job_to_document(row.job.definition)
+    return item
+
+
 class JobsResource:
     def __init__(self, bus):
         self.bus = bus
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, app: str) -> None:
-        storage = self.bus.storage
-        storage.get_application(app)
-        offset, limit = page(req)
-        with_schedule = "schedule" in (req.get_param_as_list("with") or [])
-        jobs, hits = storage.list_jobs(app, offset, limit)
-        results = []
-        for job in jobs:
-            latest = storage.latest_execution(app, job.name)
-            results.append({**render.job(job),
-                            "job/latest-execution": render.execution(latest) if latest else None,
-                            **(schedule_fields(self.bus, app, job.name, registered=5)
-                               if with_schedule else {})})
-        resp.media = {"results": results, "hits": hits, "limit": limit, "offset": offset}
+        rows, hits, offset, limit, parts = listing(self.bus, req, app)
+        resp.media = {"results": [list_item(self.bus, app, row, parts) for row in rows],
+                      "hits": hits, "limit": limit, "offset": offset}
+
+    def on_get_download(self, req: falcon.Request, resp: falcon.Response, app: str) -> None:
+        """Every job selected (``q``, ``sort-by``; all of them by default) as one document that
+        ``POST /{app}/jobs`` imports."""
+        rows, _, _, _, _ = listing(self.bus, req, app, default_limit=100_000,
+                                   max_limit=100_000)
+        resp.media = [export_job(self.bus, row.job) for row in rows]
+        resp.set_header("Content-Disposition", f'attachment; filename="{app}-jobs.json"')
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, app: str) -> None:
         application = self.bus.storage.get_application(app)
-        definition = parse_job(self.bus, req)
+        if media_type(req) == "application/json":
+            body = read_body(req, self.bus.config.get("bus.max_body_bytes") * 64)
+            document = loads_json(body)
+            if isinstance(document, list):  # an export: import every job, or none
+                created, replaced = import_jobs(self.bus, app, document)
+                resp.status = falcon.HTTP_201 if created else falcon.HTTP_200
+                resp.media = {"created": created, "replaced": replaced}
+                return
+            limit = self.bus.config.get("bus.max_body_bytes")
+            if len(body) > limit:  # imports may be larger; one job document may not
+                raise falcon.HTTPContentTooLarge(
+                    title="Request body too large",
+                    description=f"a job document is at most {limit} bytes")
+            definition = definition_from_document(document)
+        else:
+            definition = parse_job(self.bus, req)
         job, created = self.bus.storage.save_job(app, definition)
         resp.status = falcon.HTTP_201 if created else falcon.HTTP_200
         resp.location = f"/{app}/job/{job.name}"
@@ -136,13 +201,20 @@ class JobDocumentResource:
         self.bus = bus
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, app: str, job: str) -> None:
-        definition = self.bus.storage.get_job(app, job).definition
-        offered = [t for t in self.bus.plugins.media_types()
-                   if (parser := self.bus.plugins.parser_for(t)) and parser.dump]
-        chosen = "application/json" if not req.accept or req.accept == "*/*" else \
-            req.client_prefers(offered)
-        if chosen is None:
-            raise falcon.HTTPNotAcceptable(description=f"this job can be exported as "
-                                                       f"{', '.join(offered)}")
-        resp.content_type = chosen
-        resp.data = self.bus.plugins.parser_for(chosen).dump(definition)
+        write_document(self.bus, req, resp, self.bus.storage.get_job(app, job).definition)
+
+
+def write_document(bus, req: falcon.Request, resp: falcon.Response,
+                   definition: JobDefinition) -> None:
+    """The job as a document in the form ``Accept`` asks for (JSON by default); 406 when no
+    parser plugin writes that form."""
+    plugins = bus.plugins
+    offered = [t for t in plugins.media_types()
+               if (parser := plugins.parser_for(t)) and parser.dump]
+    chosen = ("application/json" if not req.accept or req.accept == "*/*"
+              else req.client_prefers(offered))
+    if chosen is None:
+        raise falcon.HTTPNotAcceptable(description=f"a job can be written as "
+                                                   f"{', '.join(offered)}")
+    resp.content_type = chosen
+    resp.data = plugins.parser_for(chosen).dump(definition)

@@ -47,6 +47,11 @@ def read_json(req: falcon.Request, limit: int, *, optional: bool = False) -> Any
     return _loads(read_body(req, limit))
 
 
+def loads_json(body: bytes) -> Any:
+    """A JSON body; 400 when it is not JSON."""
+    return _loads(body)
+
+
 def _loads(body: bytes) -> Any:
     try:
         return json.loads(body)

@@ -1,6 +1,7 @@
 """Data model -> the original's namespaced JSON keys (``job/name``, ``job-execution/...``)."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from jsbus.model import (AgentInfo, Application, Calendar, FireSlot, Job, JobExecution, JobStats,
@@ -85,7 +86,16 @@ def agent(value: AgentInfo) -> dict[str, Any]:
             "agent/os-version": value.os_version, "agent/cpu-arch": value.cpu_arch,
             "agent/cpu-core": value.cpu_core, "agent/capacity": value.capacity,
             "agent/jobs": {"running": value.running}, "agent/stats": value.stats,
-            "agent/status": value.status.value, "agent/last-seen": rfc3339(value.last_seen)}
+            "agent/status": value.status.value, "agent/last-seen": rfc3339(value.last_seen),
+            "agent/blocked": value.blocked}
+
+
+def agent_monitor(instance_id: str, kind: str,
+                  samples: list[tuple[datetime, dict[str, Any]]]) -> dict[str, Any]:
+    """One kind of an agent's stats history (``memory``, ``cpu``) as a series, oldest first."""
+    return {"agent/instance-id": instance_id, "type": kind,
+            "series": [{"time": rfc3339(time), "values": values[kind]}
+                       for time, values in samples if values.get(kind)]}
 
 
 def fire_slot(slot: FireSlot) -> dict[str, Any]:

@@ -88,13 +88,15 @@ _AGENT_FIELDS = ("instance_id", "name", "host", "port", "version", "os_name", "o
 
 
 def agent_columns(agent: AgentInfo) -> dict[str, Any]:
+    """The columns ``save_agent`` writes: all but ``blocked``, so that no heartbeat (nor a lease
+    check that saves an agent it read before) ever undoes a block."""
     return {name: getattr(agent, name) for name in _AGENT_FIELDS}
 
 
 def to_agent(row) -> AgentInfo:
     values = {name: getattr(row, name) for name in _AGENT_FIELDS}
     values["stats"] = dict(values["stats"] or {})
-    return AgentInfo(**values)
+    return AgentInfo(**values, blocked=bool(row.blocked))
 
 
 def calendar_columns(calendar: Calendar) -> dict[str, Any]:

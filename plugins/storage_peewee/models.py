@@ -34,6 +34,7 @@ class Models:
     FireSlot: type[Model]
     AppRevision: type[Model]
     Artifact: type[Model]
+    AgentStat: type[Model]
 
 
 def build_models(database: Database) -> Models:
@@ -131,6 +132,7 @@ def build_models(database: Database) -> Models:
         stats = JSONField(default=dict)
         status = EnumField(AgentStatus, max_length=16)
         last_seen = UTCDateTimeField(null=True)
+        blocked = BooleanField(default=False)  # only set_agent_blocked writes it
 
     class Checkpoint(Base):
         instance = ForeignKeyField(JobExecution, column_name="instance_id", index=False,
@@ -177,5 +179,10 @@ def build_models(database: Database) -> Models:
         execution_id = IntegerField(null=True)
         recorded_at = UTCDateTimeField()
 
+    class AgentStat(Base):  # indexed on (agent, time): migration 0005
+        agent = CharField()  # the agent's instance id; no foreign key
+        time = UTCDateTimeField()
+        stats = JSONField()
+
     return Models(Application, Job, JobExecution, StepExecution, ExecutionLog, Agent, Checkpoint,
-                  Calendar, Schedule, FireSlot, AppRevision, Artifact)
+                  Calendar, Schedule, FireSlot, AppRevision, Artifact, AgentStat)

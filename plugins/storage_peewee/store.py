@@ -1,10 +1,14 @@
 """``PeeweeStorage``: the built-in storage backend over SQLite or PostgreSQL."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from typing import Any
+
 from peewee import Case, fn
 
 from jsbus.errors import AgentNotFound, JobNotFound
-from jsbus.model import AgentInfo, BatchStatus, Job, JobDefinition, JobExecution, JobStats
+from jsbus.model import (FINAL_STATUSES, AgentInfo, BatchStatus, Job, JobDefinition,
+                         JobExecution, JobStats)
 from jsbus.storage import LeaderLock, Storage
 
 from .applications import ApplicationRecords
@@ -80,14 +84,45 @@ class PeeweeStorage(ApplicationRecords, ExecutionRecords, StepRecords, ScheduleR
             self.lock_job(app, name, to_delete=True)
             for model in (m.Schedule, m.FireSlot):
                 model.delete().where((model.app == app) & (model.job == name)).execute()
-            executions = E.select(E.id).where((E.app == app) & (E.job == name))
-            # Children first: foreign keys are enforced.
-            C = m.Checkpoint
-            C.delete().where(C.instance.in_(executions) | C.execution.in_(executions)).execute()
-            m.ExecutionLog.delete().where(m.ExecutionLog.execution.in_(executions)).execute()
-            m.StepExecution.delete().where(m.StepExecution.execution.in_(executions)).execute()
-            E.delete().where((E.app == app) & (E.job == name)).execute()
+            self._delete_executions(E.select(E.id).where((E.app == app) & (E.job == name)))
             m.Job.delete().where((m.Job.app == app) & (m.Job.name == name)).execute()
+
+    @storage_errors
+    def purge_executions(self, app: str, name: str) -> tuple[int, int]:
+        """Delete the job's history: every execution of a job instance that has ended, with its
+        steps, checkpoints and logs. Instances with an execution still active (or waiting) are
+        kept whole. Returns (deleted, kept)."""
+        E = self.models.JobExecution
+        of_job = (E.app == app) & (E.job == name)
+        with self.write_transaction():
+            self.lock_job(app, name)
+            active = (E.select(E.instance_id)
+                      .where(of_job & E.batch_status.not_in(list(FINAL_STATUSES))))
+            doomed = E.select(E.id).where(of_job & E.instance_id.not_in(active))
+            deleted = self._delete_executions(doomed)
+            kept = E.select().where(of_job).count()
+            return deleted, kept
+
+    def _delete_executions(self, ids) -> int:
+        """Delete the executions of the subquery ``ids``; children first (foreign keys)."""
+        m = self.models
+        E, C = m.JobExecution, m.Checkpoint
+        ids = [row.id for row in ids]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            C.delete().where(C.instance.in_(chunk) | C.execution.in_(chunk)).execute()
+            m.ExecutionLog.delete().where(m.ExecutionLog.execution.in_(chunk)).execute()
+            m.StepExecution.delete().where(m.StepExecution.execution.in_(chunk)).execute()
+            E.delete().where(E.id.in_(chunk)).execute()
+        return len(ids)
+
+    @storage_errors
+    def latest_executions(self, app: str) -> dict[str, JobExecution]:
+        """The newest execution of each job of ``app`` that has one, by job name."""
+        E = self.models.JobExecution
+        newest = (E.select(fn.MAX(E.id)).where(E.app == app).group_by(E.job))
+        rows = self._select_executions().where(E.id.in_(newest))
+        return {row.job: to_execution(row) for row in rows}
 
     @storage_errors
     def job_stats(self, app: str, name: str) -> JobStats:
@@ -145,3 +180,39 @@ class PeeweeStorage(ApplicationRecords, ExecutionRecords, StepRecords, ScheduleR
         rows = (self._select_executions().where(E.agent_id == instance_id)
                 .order_by(E.id.desc()).limit(limit))
         return [to_execution(row) for row in rows]
+
+    @storage_errors
+    def set_agent_blocked(self, instance_id: str, blocked: bool) -> AgentInfo:
+        A = self.models.Agent
+        A.update(blocked=bool(blocked)).where(A.instance_id == instance_id).execute()
+        return self.get_agent(instance_id)  # AgentNotFound when nothing was updated
+
+    @storage_errors
+    def record_agent_sample(self, instance_id: str, time: datetime, values: dict[str, Any], *,
+                            max_samples: int, oldest: datetime, spacing: float = 0.0) -> bool:
+        S = self.models.AgentStat
+        of_agent = S.agent == instance_id
+        # Read outside the write transaction: most heartbeats come sooner than ``spacing`` and
+        # must not take SQLite's write lock for nothing.
+        newest = S.select(S.time).where(of_agent).order_by(S.time.desc()).first()
+        if newest is not None and time - newest.time < timedelta(seconds=spacing):
+            return False
+        with self.write_transaction():
+            S.insert(agent=instance_id, time=time, stats=values).execute()
+            S.delete().where(of_agent & (S.time < oldest)).execute()
+            # Trimmed at each insert: this skips max_samples index entries to find one row.
+            beyond = (S.select(S.id).where(of_agent)
+                      .order_by(S.time.desc(), S.id.desc()).offset(max_samples))
+            S.delete().where(S.id.in_(beyond)).execute()
+        return True
+
+    @storage_errors
+    def agent_samples(self, instance_id: str, since: datetime | None = None,
+                      limit: int | None = None) -> list[tuple[datetime, dict[str, Any]]]:
+        S = self.models.AgentStat
+        self.get_agent(instance_id)
+        query = S.select(S.time, S.stats).where(S.agent == instance_id)
+        if since is not None:
+            query = query.where(S.time >= since)
+        rows = list(query.order_by(S.time.desc(), S.id.desc()).limit(limit).tuples())
+        return [(time, dict(stats or {})) for time, stats in reversed(rows)]

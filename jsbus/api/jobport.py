@@ -1,0 +1,111 @@
+"""Export and import of an application's jobs: ``GET /{app}/jobs/download`` writes every job
+(its document, ``job/exclusive?`` and schedule) as one JSON list; ``POST /{app}/jobs`` with such
+a list creates or replaces them all, or, when any item is bad, none (every problem named)."""
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timezone
+from typing import Any
+
+from jsbus.errors import ScheduleNotFound, ValidationError
+from jsbus.jsl import definition_from_document, job_to_document
+from jsbus.model import Job, JobDefinition, Schedule
+from jsbus.scheduling import schedule_from_body
+
+IMPORT_LIMIT = 10_000  # jobs in one import
+UNSCHEDULE = object()  # an item whose job/schedule is null
+
+
+def export_job(bus, job: Job) -> dict[str, Any]:
+    try:
+        schedule = bus.storage.get_schedule(job.app, job.name)
+    except ScheduleNotFound:
+        schedule = None
+    return {"job/name": job.name, "job/document": job_to_document(job.definition),
+            "job/exclusive?": job.exclusive,
+            "job/schedule": schedule_request(schedule) if schedule else None}
+
+
+def schedule_request(schedule: Schedule) -> dict[str, Any]:
+    """A schedule as ``POST .../schedule`` takes it, plus whether it is paused."""
+    return {"schedule/cron-notation": schedule.cron, "schedule/calendar": schedule.calendar,
+            "schedule/substitution?": schedule.substitution,
+            "schedule/time-zone": schedule.time_zone,
+            "schedule/misfire-policy": schedule.misfire_policy.value,
+            "schedule/overlap-policy": schedule.overlap_policy.value,
+            "schedule/active?": not schedule.paused}
+
+
+def _item(bus, app: str, index: int, item: Any,
+          messages: list[str]) -> tuple[JobDefinition, bool | None, Any] | None:
+    where = f"[{index}]"
+    if not isinstance(item, dict):
+        messages.append(f"{where} must be a job document or an exported job object")
+        return None
+    document = item.get("job/document", item)
+    try:
+        definition = definition_from_document(document)
+    except ValidationError as exc:
+        messages.extend(f"{where}: {message}" for message in exc.messages)
+        return None
+    name = item.get("job/name", definition.id)
+    if name != definition.id:
+        messages.append(f"{where}: job/name {name!r} differs from the document's id "
+                        f"{definition.id!r}")
+    exclusive = item.get("job/exclusive?")
+    if exclusive is not None and not isinstance(exclusive, bool):
+        messages.append(f"{where}: job/exclusive? must be true or false")
+    schedule = None
+    body = item.get("job/schedule")
+    if body is not None:
+        if not isinstance(body, dict):
+            messages.append(f"{where}: job/schedule must be an object")
+            return None
+        try:
+            schedule = schedule_from_body(bus.storage, app, definition.id, body,
+                                          bus.config.get("scheduler.time_zone"),
+                                          datetime.now(timezone.utc))
+        except ValidationError as exc:
+            messages.extend(f"{where}: {message}" for message in exc.messages)
+            return None
+        active = body.get("schedule/active?", True)
+        if active is False:
+            schedule = replace(schedule, paused=True)
+    elif "job/schedule" in item:
+        schedule = UNSCHEDULE  # an exported job without a schedule: it has none after import
+    return definition, exclusive, schedule
+
+
+def import_jobs(bus, app: str, items: list) -> tuple[list[str], list[str]]:
+    """Create or replace every job of ``items``; (created names, replaced names)."""
+    storage = bus.storage
+    storage.get_application(app)
+    if not items:
+        raise ValidationError("the import holds no jobs")
+    if len(items) > IMPORT_LIMIT:
+        raise ValidationError(f"an import holds at most {IMPORT_LIMIT} jobs, not {len(items)}")
+    messages: list[str] = []
+    parsed = [_item(bus, app, index, item, messages) for index, item in enumerate(items)]
+    names = [p[0].id for p in parsed if p is not None]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        messages.append(f"jobs named more than once: {', '.join(twice)}")
+    if messages:
+        raise ValidationError(messages)
+    created, replaced = [], []
+    with storage.batch():  # all or nothing
+        for definition, exclusive, schedule in parsed:
+            _, new = storage.save_job(app, definition)
+            (created if new else replaced).append(definition.id)
+            if exclusive is not None:
+                storage.set_job_exclusive(app, definition.id, exclusive)
+            if schedule is UNSCHEDULE:
+                try:
+                    storage.delete_schedule(app, definition.id)
+                except ScheduleNotFound:
+                    pass
+            elif schedule is not None:
+                storage.save_schedule(schedule)
+    for name in created + replaced:
+        bus.schedule_changed(app, name)
+    return created, replaced
