@@ -8,6 +8,8 @@ from jsbus.api.agents import (AgentBlockResource, AgentMonitorResource, AgentRes
                               AgentsResource, EventsResource, HeartbeatResource)
 from jsbus.api.apps import AppResource, AppsResource
 from jsbus.api.convert import ConvertResource
+from jsbus.api.edn_media import install as install_edn
+from jsbus.api.openapi import install as install_openapi
 from jsbus.api.components import ArtifactResource, BatchComponentsResource
 from jsbus.api.calendars import CalendarResource, CalendarsResource
 from jsbus.api.executions import (ExecutionCommandResource, ExecutionResource,
@@ -54,4 +56,6 @@ def create_app(bus) -> falcon.App:
     app.add_route("/{app}/job/{job}/execution/{execution_id:int}", ExecutionResource(bus))
     app.add_route("/{app}/job/{job}/execution/{execution_id:int}/{command}",
                   ExecutionCommandResource(bus))
+    install_openapi(app)  # last but one: it describes every route above
+    install_edn(app)  # JSON by default, EDN by Content-Type and Accept
     return app

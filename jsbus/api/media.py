@@ -1,4 +1,8 @@
-"""Reading request bodies: bounded size, checked content type, clear 4xx messages."""
+"""Reading request bodies: bounded size, checked content type, clear 4xx messages.
+
+Object bodies come as JSON or as EDN (the original console's ``application/edn``); both read as
+the same JSON-shaped values (``jsbus.api.edn_media.plain_from_edn``).
+"""
 from __future__ import annotations
 
 import json
@@ -6,7 +10,10 @@ from typing import Any
 
 import falcon
 
+from jsbus.api import edn_media
+
 JSON = "application/json"
+EDN = edn_media.EDN
 
 
 def media_type(req: falcon.Request) -> str:
@@ -37,14 +44,16 @@ def require_type(req: falcon.Request, allowed: tuple[str, ...]) -> str:
 
 
 def read_json(req: falcon.Request, limit: int, *, optional: bool = False) -> Any:
-    """Parse a JSON body. ``optional``: an empty body (any content type) reads as ``{}``."""
-    if optional and not req.content_length and media_type(req) in ("", JSON):
-        body = read_body(req, limit)
-        if not body.strip():
-            return {}
-        return _loads(body)
-    require_type(req, (JSON,))
-    return _loads(read_body(req, limit))
+    """Parse a JSON or EDN body (by Content-Type) into JSON-shaped values. ``optional``: an
+    empty body (no content type, JSON or EDN) reads as ``{}``."""
+    kind = media_type(req)
+    lenient = optional and not req.content_length and kind in ("", JSON, EDN)
+    if not lenient:
+        require_type(req, (JSON, EDN))
+    body = read_body(req, limit)
+    if lenient and not body.strip():
+        return {}
+    return _loads_edn(body) if kind == EDN else _loads(body)
 
 
 def loads_json(body: bytes) -> Any:
@@ -59,9 +68,16 @@ def _loads(body: bytes) -> Any:
         raise falcon.HTTPBadRequest(title="Malformed JSON", description=str(exc)) from None
 
 
+def _loads_edn(body: bytes) -> Any:
+    try:
+        return edn_media.loads(body)
+    except edn_media.MalformedEdn as exc:
+        raise falcon.HTTPBadRequest(title="Malformed EDN", description=str(exc)) from None
+
+
 def read_object(req: falcon.Request, limit: int, *, optional: bool = False) -> dict[str, Any]:
     value = read_json(req, limit, optional=optional)
     if not isinstance(value, dict):
         raise falcon.HTTPBadRequest(title="Bad request",
-                                    description="the body must be a JSON object")
+                                    description="the body must be a JSON object or an EDN map")
     return value

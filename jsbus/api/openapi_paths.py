@@ -1,0 +1,249 @@
+"""The paths of ``GET /openapi.json`` for status, applications, jobs and executions; keyed by
+falcon's URI templates (``{id:int}``), which ``openapi.document`` turns into OpenAPI paths with
+typed path parameters. A command segment (``{command}``) is listed once per command."""
+from __future__ import annotations
+
+from typing import Any
+
+from jsbus.api.joblist import SORT_KEYS, WITH_PARTS
+from jsbus.api.openapi_parts import (LOCATION, answer, json_body, operation as op, paging,
+                                     query, ref)
+
+JOB_DOCUMENT = {"$ref": "/schemas/job.json"}
+DOCUMENT_FORMS = {"application/json": {"schema": JOB_DOCUMENT},
+                  "application/edn": {"schema": {"type": "string"}},
+                  "application/xml": {"schema": {"type": "string",
+                                                 "description": "JSR-352 Job XML"}}}
+EXECUTION = "/{app}/job/{job}/execution/{execution_id:int}"
+
+JOB_QUERY = [
+    query("q", "Whitespace-separated tokens: name parts (OR-ed), `since:YYYY-MM-DD`, "
+               "`until:YYYY-MM-DD`, `exit-status:X`, `batch-status:x` (on each job's latest "
+               "execution; AND-ed). A malformed token is a 400 naming it."),
+    query("sort-by", f"`key:asc|desc`, comma-separated, earlier keys first; keys: "
+                     f"{', '.join(SORT_KEYS)}.",
+          {"type": "array", "items": {"type": "string"}}),
+]
+WITH = query("with", f"The parts of each job to include, comma-separated: "
+                     f"{', '.join(WITH_PARTS)} (default `execution`).",
+             {"type": "array", "items": {"enum": list(WITH_PARTS)}})
+
+
+def _document_body(description: str) -> dict[str, Any]:
+    return {"required": True, "description": description, "content": dict(DOCUMENT_FORMS)}
+
+
+def _job_post() -> dict[str, Any]:
+    content = dict(DOCUMENT_FORMS)
+    content["application/json"] = {"schema": {"anyOf": [JOB_DOCUMENT, ref("JobImport")]}}
+    return op("Register a job document, or import a download", "jobs", {
+        "201": answer("Created (one job: the job; an import: the names)",
+                      {"anyOf": [ref("SavedJob"), ref("ImportResult")]}, headers=LOCATION),
+        "200": answer("Replaced", {"anyOf": [ref("SavedJob"), ref("ImportResult")]})},
+        ("400", "404", "413", "415"),
+        body={"required": True, "content": content,
+              "description": "A job document (JSON, EDN or Job XML by Content-Type), or a "
+                             "JSON list as `GET /{app}/jobs/download` writes it."})
+
+
+def _execution_command(command: str, status: str, summary: str) -> dict[str, Any]:
+    body = (json_body(ref("JobParameters"), "Job parameters (optional)", required=False)
+            if command == "restart" else None)
+    return {"put": op(summary, "executions", {
+        status: answer(summary, ref("Execution"),
+                       headers=LOCATION if command == "restart" else None)},
+        ("400", "404", "409", "502"), body=body)}
+
+
+STATUS_PATHS: dict[str, Any] = {
+    "/version": {"get": op("The bus's version", "status", {"200": answer("OK", ref("Version"))})},
+    "/healthcheck": {"get": op("Whether storage answers, and the bus's role", "status", {
+        "200": answer("OK", ref("Health")),
+        "503": answer("storage is down: `{\"status\": \"unavailable\", \"messages\": [...]}`",
+                      {"allOf": [{"$ref": "#/components/schemas/Messages"},
+                                 {"properties": {"status": {"const": "unavailable"}}}]})})},
+    "/schemas/job.json": {"get": op("The JSON Schema (2020-12) of job documents", "jobs", {
+        "200": answer("The schema", {"type": "object"}, media="application/schema+json")})},
+    "/openapi.json": {"get": op("This document", "status", {
+        "200": answer("OpenAPI 3.1", {"type": "object", "required": ["openapi", "paths"]})})},
+    "/{app}/stats": {"get": op("Counts of ready agents and of the application's jobs", "status",
+                               {"200": answer("OK", ref("Stats"))}, ("404",))},
+}
+
+APP_PATHS: dict[str, Any] = {
+    "/apps": {
+        "get": op("The applications", "applications", {
+            "200": answer("OK", {"type": "array", "items": ref("Application")})}),
+        "post": op("Deploy (create or update) an application; each deploy is a new revision",
+                   "applications", {
+                       "201": answer("Created", ref("Application"), headers=LOCATION),
+                       "200": answer("Updated", ref("Application"), headers=LOCATION)},
+                   ("400", "413", "415"), body=json_body(ref("ApplicationRequest")))},
+    "/app/{name}": {
+        "get": op("One application", "applications",
+                  {"200": answer("OK", ref("Application"))}, ("404",)),
+        "delete": op("Delete an application", "applications", {
+            "200": answer("Deleted", ref("DeletedApplication"))}, ("400", "404", "409"),
+            parameters=[query("cascade", "Delete its jobs too (otherwise 409 while it has "
+                                         "jobs).", {"type": "boolean", "default": False})])},
+    "/{app}/batch-components": {
+        "get": op("The batch components found in the classpath", "applications",
+                  {"200": answer("OK", ref("BatchComponents"))}, ("404",)),
+        "post": op("Upload wheels, zips or jars into the classpath (all or none)",
+                   "applications", {"201": answer("A new revision", ref("Upload"),
+                                                  headers=LOCATION)},
+                   ("400", "413"), body={"required": True, "content": {"multipart/form-data": {
+                       "schema": {"type": "object", "required": ["file"], "properties": {
+                           "file": {"type": "array", "items": {
+                               "type": "string", "contentMediaType":
+                                   "application/octet-stream"}}}}}}})},
+    "/artifacts/{sha256}": {"get": op("An uploaded file, by its SHA-256", "applications", {
+        "200": answer("The file", {"type": "string", "contentMediaType":
+                                   "application/octet-stream"},
+                      media="application/octet-stream",
+                      headers={"Content-Disposition": "attachment; filename=...",
+                               "X-Checksum-Sha256": "The file's SHA-256"})}, ("404",))},
+}
+
+JOB_PATHS: dict[str, Any] = {
+    "/{app}/jobs": {
+        "get": op("The application's jobs, filtered, sorted and paged", "jobs", {
+            "200": answer("OK", ref("JobPage"))}, ("400", "404"),
+            parameters=JOB_QUERY + [WITH] + paging()),
+        "post": _job_post()},
+    "/{app}/jobs/download": {"get": op("Every selected job as one importable document", "jobs", {
+        "200": answer("OK", {"type": "array", "items": ref("ExportedJob")},
+                      headers={"Content-Disposition": "attachment"})}, ("400", "404"),
+        parameters=JOB_QUERY + paging(100_000, 100_000))},
+    "/jobs/convert": {"post": op("Convert a job document between JSON, EDN and Job XML", "jobs",
+                                 {"200": {"description": "The document in the form `Accept` "
+                                                         "asks for",
+                                          "content": dict(DOCUMENT_FORMS)}},
+                                 ("400", "406", "413", "415"),
+                                 body=_document_body("A job document"))},
+    "/{app}/job/{job}": {
+        "get": op("A job with its stats, latest execution and schedule", "jobs", {
+            "200": answer("OK", ref("JobDetail"))}, ("404",)),
+        "put": op("Replace the job's document", "jobs", {"200": answer("OK", ref("SavedJob"))},
+                  ("400", "404", "413", "415"),
+                  body=_document_body("A job document whose id is the job's name")),
+        "delete": op("Delete the job with its history", "jobs", {"204": answer("Deleted")},
+                     ("404",))},
+    "/{app}/job/{job}/document": {"get": op("The job as a document (by `Accept`)", "jobs", {
+        "200": {"description": "OK", "content": dict(DOCUMENT_FORMS)}}, ("404", "406"))},
+    "/{app}/job/{job}/settings/exclusive": {
+        "put": op("Make the job exclusive (a manual run gets 409 while another is active)",
+                  "jobs", {"200": answer("OK", ref("JobDetail"))}, ("404",)),
+        "delete": op("Make the job not exclusive", "jobs",
+                     {"200": answer("OK", ref("JobDetail"))}, ("404",))},
+    "/{app}/job/{job}/executions": {
+        "get": op("The job's executions, newest first", "executions", {
+            "200": answer("OK", ref("ExecutionPage"))}, ("400", "404"), parameters=paging()),
+        "post": op("Run the job now", "executions", {
+            "201": answer("Created", ref("Execution"), headers=LOCATION)},
+            ("400", "404", "409", "413", "415"),
+            body=json_body(ref("JobParameters"), "Job parameters (optional)", required=False)),
+        "delete": op("Purge the job's ended instances with their steps and logs",
+                     "executions", {"204": answer("Purged", headers={
+                         "X-Deleted-Executions": "How many executions went",
+                         "X-Kept-Executions": "How many (still active) stayed"})}, ("404",))},
+    EXECUTION: {"get": op("One execution with its steps and logs", "executions", {
+        "200": answer("OK", ref("ExecutionDetail"))}, ("404",))},
+    f"{EXECUTION}/restart": _execution_command(
+        "restart", "201", "Restart a failed or stopped execution where it left off"),
+    f"{EXECUTION}/stop": _execution_command("stop", "202", "Stop a running execution"),
+    f"{EXECUTION}/abandon": _execution_command("abandon", "200",
+                                               "Abandon an execution that does not run"),
+    f"{EXECUTION}/logs": {"get": op("Every line the execution's steps printed or logged",
+                                    "executions", {"200": answer("OK", ref("LogPage"))},
+                                    ("400", "404"), parameters=[
+                                        query("step", "Only this step's lines.")] + paging())},
+}
+
+AGENT = "/agent/{instance_id}"
+SCHEDULE = "/{app}/job/{job}/schedule"
+
+
+def _schedule_command(summary: str) -> dict[str, Any]:
+    return {"put": op(summary, "schedules", {"200": answer("OK", ref("Schedule"))}, ("404",))}
+
+
+def _agent_block(summary: str) -> dict[str, Any]:
+    return {"put": op(summary, "agents", {"200": answer("The agent", ref("Agent"))}, ("404",))}
+
+
+AGENT_PATHS: dict[str, Any] = {
+    "/agents": {"get": op("The agents", "agents", {
+        "200": answer("OK", {"type": "array", "items": ref("Agent")})})},
+    AGENT: {"get": op("One agent with its recent executions", "agents", {
+        "200": answer("OK", ref("AgentDetail"))}, ("404",))},
+    f"{AGENT}/block": _agent_block("Dispatch nothing new to the agent (idempotent, stored)"),
+    f"{AGENT}/unblock": _agent_block("Dispatch to the agent again (idempotent)"),
+    f"{AGENT}/monitor/{{kind}}": {"get": op(
+        "The agent's memory or CPU history", "agents", {"200": answer("OK", ref("AgentMonitor"))},
+        ("400", "404"), parameters=[
+            query("since", "Only samples taken from then on (RFC 3339).",
+                  {"type": "string", "format": "date-time"}),
+            query("limit", "Only the newest so many samples.",
+                  {"type": "integer", "minimum": 1})])},
+    f"{AGENT}/heartbeat": {"post": op("An agent reports itself (docs/protocol.md)", "protocol", {
+        "200": answer("OK", ref("HeartbeatAnswer"))}, ("400", "413", "415"),
+        body=json_body(ref("AgentDocument")))},
+    f"{AGENT}/events": {"post": op("An agent sends execution events (docs/protocol.md)",
+                                   "protocol", {"200": answer("Stored", ref("EventsAnswer"))},
+                                   ("400", "404", "413", "415"),
+                                   body=json_body(ref("AgentEvents")))},
+}
+
+SCHEDULE_PATHS: dict[str, Any] = {
+    SCHEDULE: {
+        "post": op("Schedule the job (replaces its schedule)", "schedules", {
+            "201": answer("Created", ref("Schedule"), headers=LOCATION)},
+            ("400", "404", "413", "415"), body=json_body(ref("ScheduleRequest"))),
+        "get": op("The job's schedule", "schedules", {"200": answer("OK", ref("Schedule"))},
+                  ("404",)),
+        "delete": op("Unschedule the job", "schedules", {"204": answer("Deleted")}, ("404",))},
+    f"{SCHEDULE}/pause": _schedule_command("Pause the schedule"),
+    f"{SCHEDULE}/resume": _schedule_command("Resume the schedule"),
+    f"{SCHEDULE}/fires": {"get": op("The schedule's next fires, calendars applied", "schedules", {
+        "200": answer("OK", ref("Fires"))}, ("400", "404"), parameters=[
+            query("n", "How many fires.",
+                  {"type": "integer", "minimum": 1, "maximum": 1000, "default": 20}),
+            query("from", "Fires after this time (RFC 3339; default now).",
+                  {"type": "string", "format": "date-time"})])},
+    f"{SCHEDULE}/history": {"get": op("The schedule's ledger of fired and missed slots",
+                                      "schedules", {"200": answer("OK", ref("FireSlotPage"))},
+                                      ("400", "404"), parameters=paging())},
+}
+
+CALENDAR_PATHS: dict[str, Any] = {
+    "/calendars": {
+        "get": op("The business calendars", "calendars", {
+            "200": answer("OK", {"type": "array", "items": ref("Calendar")})},
+            parameters=[query("sort-by", "`name:desc` for the reverse order.")]),
+        "post": op("Create or replace a calendar", "calendars", {
+            "201": answer("Created", ref("Calendar"), headers=LOCATION),
+            "200": answer("Replaced", ref("Calendar"), headers=LOCATION)},
+            ("400", "413", "415"), body=json_body(ref("CalendarRequest")))},
+    "/calendars/download": {"get": op("Every calendar as one file", "calendars", {
+        "200": answer("OK", {"type": "array", "items": ref("Calendar")},
+                      media="application/force-download",
+                      headers={"Content-Disposition": "attachment; filename=\"cals.json\""})})},
+    "/calendar/{name}": {
+        "get": op("One calendar", "calendars", {"200": answer("OK", ref("Calendar"))}, ("404",)),
+        "put": op("Replace a calendar", "calendars", {"200": answer("OK", ref("Calendar"))},
+                  ("400", "404", "413", "415"), body=json_body(ref("CalendarRequest"))),
+        "delete": op("Delete a calendar (400 while a job's schedule uses it)", "calendars",
+                     {"204": answer("Deleted")}, ("400", "404"))},
+}
+
+PATHS: dict[str, Any] = {**STATUS_PATHS, **APP_PATHS, **JOB_PATHS, **AGENT_PATHS,
+                         **SCHEDULE_PATHS, **CALENDAR_PATHS}
+
+# What each path parameter is, by falcon's field name.
+PATH_PARAMETERS = {
+    "name": "An application's name (`/app/...`) or a calendar's name (`/calendar/...`).",
+    "app": "The application's name.", "job": "The job's name.",
+    "execution_id": "The execution's id.", "instance_id": "The agent's instance id.",
+    "kind": "`memory` or `cpu`.", "sha256": "The file's SHA-256, hex.",
+}
