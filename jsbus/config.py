@@ -25,6 +25,7 @@ BUS_DEFAULTS: dict[str, dict[str, Any]] = {
         "max_body_bytes": 1_048_576,
         "advertised_url": "",
         "leader_retry": 2.0,
+        "cors_origins": [],
     },
     "plugins": {"storage": "peewee", "transport": "http", "discovery": "zeroconf"},
     "discovery": {"enabled": True, "interfaces": []},

@@ -8,6 +8,7 @@ from jsbus.api.agents import (AgentBlockResource, AgentMonitorResource, AgentRes
                               AgentsResource, EventsResource, HeartbeatResource)
 from jsbus.api.apps import AppResource, AppsResource
 from jsbus.api.convert import ConvertResource
+from jsbus.api.cors import install as install_cors
 from jsbus.api.edn_media import install as install_edn
 from jsbus.api.openapi import install as install_openapi
 from jsbus.api.components import ArtifactResource, BatchComponentsResource
@@ -58,4 +59,5 @@ def create_app(bus) -> falcon.App:
                   ExecutionCommandResource(bus))
     install_openapi(app)  # last but one: it describes every route above
     install_edn(app)  # JSON by default, EDN by Content-Type and Accept
+    install_cors(app, list(bus.config.get("bus.cors_origins")))
     return app

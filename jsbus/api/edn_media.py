@@ -23,6 +23,7 @@ import falcon
 import falcon.media
 from edn_format import Char, Keyword
 
+from jsbus.jsl.edn import one_form
 from jsbus.wire import rfc3339
 
 EDN = "application/edn"
@@ -125,20 +126,7 @@ def dumps(media: Any) -> str:
 
 def loads(body: bytes | str) -> Any:
     """The JSON-shaped value of one EDN form; MalformedEdn("malformed EDN: ...") otherwise."""
-    if isinstance(body, bytes):
-        try:
-            body = body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise MalformedEdn(f"malformed EDN: not UTF-8: {exc}") from None
-    try:
-        forms = edn_format.loads_all(body)
-    except (ValueError, NotImplementedError, TypeError, IndexError, KeyError,
-            AttributeError) as exc:
-        # EDNDecodeError is a ValueError; unknown #tags raise NotImplementedError
-        raise MalformedEdn(f"malformed EDN: {exc}") from None
-    if len(forms) != 1:
-        raise MalformedEdn(f"malformed EDN: expected one form, found {len(forms)}")
-    return plain_from_edn(forms[0])
+    return plain_from_edn(one_form(body, MalformedEdn))
 
 
 def plain_from_edn(value: Any, path: str = "") -> Any:

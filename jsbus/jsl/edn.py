@@ -46,21 +46,28 @@ def _plain(value: Any, path: str) -> Any:
                              f"{value!r} has no place in a job")
 
 
-def document_from_edn(text: str | bytes) -> Any:
-    """The JSON form of one EDN document; JobDefinitionError("malformed EDN: ...") otherwise."""
+def one_form(text: str | bytes, error: type[Exception], what: str = "one form") -> Any:
+    """The single EDN form in ``text`` (raw, tags and keywords as edn_format reads them);
+    ``error("malformed EDN: ...")`` for text that is not UTF-8, not EDN, or not one form."""
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise JobDefinitionError(f"malformed EDN: not UTF-8: {exc}") from None
+            raise error(f"malformed EDN: not UTF-8: {exc}") from None
     try:
         forms = edn_format.loads_all(text)
-    except (ValueError, NotImplementedError, TypeError, IndexError, KeyError) as exc:
+    except (ValueError, NotImplementedError, TypeError, IndexError, KeyError,
+            AttributeError) as exc:
         # EDNDecodeError is a ValueError; unknown #tags raise NotImplementedError
-        raise JobDefinitionError(f"malformed EDN: {exc}") from None
+        raise error(f"malformed EDN: {exc}") from None
     if len(forms) != 1:
-        raise JobDefinitionError(f"malformed EDN: expected one job map, found {len(forms)} forms")
-    return _plain(forms[0], "")
+        raise error(f"malformed EDN: expected {what}, found {len(forms)} forms")
+    return forms[0]
+
+
+def document_from_edn(text: str | bytes) -> Any:
+    """The JSON form of one EDN document; JobDefinitionError("malformed EDN: ...") otherwise."""
+    return _plain(one_form(text, JobDefinitionError, "one job map"), "")
 
 
 def _edn(value: Any, key: str = "") -> Any:
