@@ -41,10 +41,18 @@ def paging(default_limit: int = 20, max_limit: int = 1000) -> list[dict[str, Any
                    "default": default_limit})]
 
 
+# Every JSON body and answer may also be EDN (Content-Type / Accept: application/edn), in the
+# original's shapes: the same keys as keywords, enums as {:db/ident ...}, #inst times, #uuid ids.
+EDN = {"application/edn": {"schema": {
+    "description": "The same document in EDN, in the original's shapes: keys as keywords "
+                   "(:job/name), enums as {:db/ident :batch-status/completed}, times as "
+                   "#inst, agent ids as #uuid."}}}
+
+
 def json_body(schema: dict[str, Any], description: str = "",
               required: bool = True) -> dict[str, Any]:
     return {"required": required, "description": description,
-            "content": {"application/json": {"schema": schema}}}
+            "content": {"application/json": {"schema": schema}, **EDN}}
 
 
 def answer(description: str, schema: dict[str, Any] | None = None,
@@ -52,7 +60,8 @@ def answer(description: str, schema: dict[str, Any] | None = None,
     """One response; without ``schema``, one without a body (``204``)."""
     body: dict[str, Any] = {"description": description}
     if schema is not None:
-        body["content"] = {media: {"schema": schema}}
+        body["content"] = {media: {"schema": schema}, **(EDN if media == "application/json"
+                                                        else {})}
     if headers:
         body["headers"] = {name: {"description": text, "schema": {"type": "string"}}
                            for name, text in headers.items()}
