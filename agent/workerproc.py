@@ -19,6 +19,7 @@ from typing import Any
 import psutil
 
 from jsagent.zygote_client import ForkedChild, ZygoteClient, ZygoteUnavailable
+from jsagent.zygote import _close_all
 
 log = logging.getLogger(__name__)
 STREAMS = ("events", "stdout", "stderr")
@@ -165,13 +166,13 @@ def _fork(number: int, cwd: str | None, zygote: ZygoteClient) -> PoolWorker:
         for _ in range(4):
             pipes.extend(os.pipe())
     except OSError:
-        _close(pipes)
+        _close_all(pipes)
         raise
     stdin_r, stdin_w, stdout_r, stdout_w, stderr_r, stderr_w, event_r, event_w = pipes
     try:
         child = zygote.spawn((stdin_r, stdout_w, stderr_w, event_w), cwd=cwd, pool=True)
     except BaseException:  # the zygote closed its ends; ours go too
-        _close([stdin_w, stdout_r, stderr_r, event_r])
+        _close_all([stdin_w, stdout_r, stderr_r, event_r])
         raise
     return _worker(number, child, stdin_w, stdout_r, stderr_r, event_r)
 
@@ -202,10 +203,3 @@ def _worker(number: int, proc: Any, stdin: int, stdout: int, stderr: int,
         os.set_blocking(fd, False)
     return PoolWorker(number, proc, stdin, stdout, stderr, events)
 
-
-def _close(fds: list[int]) -> None:
-    for fd in fds:
-        try:
-            os.close(fd)
-        except OSError:
-            pass

@@ -2,6 +2,7 @@
 fetched by an agent that cannot see the client's files, and run by revision."""
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -10,14 +11,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from jsbus.launch import start_agent
+from jsbus.launch import start_agent, wait_until
 from tests.e2e.helpers import deploy, register, run_to_end, wait_for_agents, wait_for_status
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
 MODULE = '''
 import os
-import time
+import select
 
 from jsagent.api import Batchlet
 
@@ -25,17 +26,21 @@ VERSION = "{version}"
 
 
 class Version(Batchlet):
-    """Exits with the version of the wheel it came from; with ``wait_for`` set, it first waits
-    (up to 60 s) for that file to exist, to stay running while the test deploys again."""
+    """Exits with the version of the wheel it came from; with ``wait_for`` (a named pipe) set,
+    it first waits (up to 60 s) for a word on that pipe, to stay running while the test deploys
+    again."""
 
     wait_for = ""
 
     def process(self):
-        deadline = time.monotonic() + 60
-        while self.wait_for and not os.path.exists(self.wait_for):
-            if time.monotonic() > deadline:
+        if self.wait_for:
+            fd = os.open(self.wait_for, os.O_RDONLY | os.O_NONBLOCK)
+            try:
+                ready, _, _ = select.select([fd], [], [], 60)
+            finally:
+                os.close(fd)
+            if not ready:
                 return "GAVE-UP"
-            time.sleep(0.05)
         return "v" + VERSION
 '''
 
@@ -50,11 +55,26 @@ def build_wheel(workdir: Path, version: str) -> Path:
         '[tool.setuptools]\npackages = ["shipped_app"]\n')
     (project / "shipped_app" / "__init__.py").write_text(MODULE.format(version=version))
     out = workdir / f"wheels-{version}"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
-                    "--no-build-isolation", "-w", str(out), str(project)],
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-index",
+                    "--no-build-isolation", "--disable-pip-version-check", "-w", str(out),
+                    str(project)],
                    check=True, capture_output=True, timeout=120)
     [wheel] = out.glob("*.whl")
     return wheel
+
+
+def release(pipe: Path) -> bool:
+    """Write a word to the named pipe the running batchlet listens on; False while nobody
+    listens yet (the batchlet has not opened it)."""
+    try:
+        fd = os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:  # ENXIO: no reader yet
+        return False
+    try:
+        os.write(fd, b"go")
+    finally:
+        os.close(fd)
+    return True
 
 
 def step_exit(execution: dict) -> str:
@@ -83,20 +103,23 @@ def test_an_uploaded_wheel_runs_by_revision_on_an_agent_without_the_files(runnin
     assert "shipped_app.Version" in components["batch-component/batchlet"]
     shutil.rmtree(client_dir)  # the agent can only get the code from the bus now
     marker = tmp_path / "deployed-again"
+    os.mkfifo(marker)
     agent, _ = start_agent(tmp_path, url, name="far-agent")
     try:
         wait_for_agents(url)
         document = {"id": "SHIPPED", "steps": [{"id": "run", "batchlet": {
-            "ref": "shipped_app.Version", "properties": {"wait_for": str(marker)}}}]}
+            "ref": "shipped_app.Version",
+            "properties": {"wait_for": "#{jobParameters['wait_for']}?:;"}}}]}
         assert httpx.post(f"{url}/shipped/jobs", json=document, timeout=10).status_code == 201
-        created = httpx.post(f"{url}/shipped/job/SHIPPED/executions", json={}, timeout=10)
+        created = httpx.post(f"{url}/shipped/job/SHIPPED/executions",
+                             json={"wait_for": str(marker)}, timeout=10)
         running_first = url + created.headers["location"]
         wait_for_status(running_first, "batch-status/started")
         second = build_wheel(tmp_path / "client-2", "2.0")
         redeployed = upload(url, "shipped", second)
         assert redeployed["application/revision"] == 2
         assert len(redeployed["application/classpaths"]) == 1, "2.0 replaced 1.0"
-        marker.touch()
+        wait_until(lambda: release(marker), 30, what="the running batchlet to listen")
         done_first = wait_for_status(running_first)
         done_second = run_to_end(url, "SHIPPED", app="shipped")
         cached = list((tmp_path / "far-agent" / "artifacts").rglob("*.whl"))

@@ -5,10 +5,11 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
+
+from tests.integration.workerrun import run_worker
 
 APP_DIR = Path(__file__).parent / "agent_app"
 
@@ -21,24 +22,6 @@ def start_command(*refs: str, execution_id: int = 7, parameters=None, properties
     return {"execution-id": execution_id, "app": "demo", "job": "JOB-1",
             "document": {"id": "JOB-1", "restartable": True, "properties": {}, "steps": steps},
             "parameters": parameters or {}, "classpath": [APP_DIR.as_uri()]}
-
-
-def run_worker(command: dict, timeout: float = 30) -> tuple[list[dict],
-                                                          subprocess.CompletedProcess]:
-    """Run one worker to its end; its events (read from the event pipe) and its exit."""
-    read_fd, write_fd = os.pipe()
-    proc = subprocess.Popen([sys.executable, "-m", "jsagent.worker"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(write_fd,),
-                            env=dict(os.environ, JSAGENT_EVENT_FD=str(write_fd)),
-                            start_new_session=True)
-    os.close(write_fd)
-    lines: list[bytes] = []
-    reader = threading.Thread(target=lambda: lines.extend(os.fdopen(read_fd, "rb")))
-    reader.start()
-    out, err = proc.communicate(json.dumps(command).encode(), timeout=timeout)
-    reader.join(timeout)
-    return [json.loads(line) for line in lines], subprocess.CompletedProcess(
-        proc.args, proc.returncode, out, err)
 
 
 def of_type(events: list[dict], kind: str) -> list[dict]:

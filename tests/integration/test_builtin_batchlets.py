@@ -10,7 +10,6 @@ import logging
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -23,6 +22,7 @@ import pytest
 import jsagent.batchlets
 from jsagent.batchlets import JavaMainBatchlet, PythonMainBatchlet, ShellBatchlet
 from jsagent.batchlets._process import CommandFailed, CommandTimeout
+from tests.integration.workerrun import run_worker
 
 FIXTURES = Path(__file__).parent / "batchlet_fixtures"
 SHELL_LOGGER = "jsagent.batchlets.shell"
@@ -436,27 +436,6 @@ def test_java_main_property_errors(tmp_path):
 
 
 # --- in a real worker ------------------------------------------------------------------------
-
-def run_worker(command: dict, timeout: float = 45) -> tuple[list[dict], subprocess.Popen]:
-    """Run ``python -m jsagent.worker`` on ``command``; its events and the finished process."""
-    read_fd, write_fd = os.pipe()
-    proc = subprocess.Popen([sys.executable, "-m", "jsagent.worker"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(write_fd,),
-                            env=dict(os.environ, JSAGENT_EVENT_FD=str(write_fd)),
-                            start_new_session=True)
-    os.close(write_fd)
-    lines: list[bytes] = []
-    reader = threading.Thread(target=lambda: lines.extend(os.fdopen(read_fd, "rb")))
-    reader.start()
-    try:
-        proc.communicate(json.dumps(command).encode(), timeout=timeout)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        reader.join(timeout)
-    return [json.loads(line) for line in lines], proc
-
 
 @pytest.mark.timeout(60)
 def test_in_a_worker_the_output_is_the_step_log_and_the_exit_code_its_exit_status():
