@@ -15,7 +15,8 @@ from jsbus.api.components import ArtifactResource, BatchComponentsResource
 from jsbus.api.calendars import CalendarResource, CalendarsResource
 from jsbus.api.executions import (ExecutionCommandResource, ExecutionResource,
                                   ExecutionsResource)
-from jsbus.api.jobs import JobDocumentResource, JobResource, JobSettingResource, JobsResource
+from jsbus.api.jobs import JobDocumentResource, JobResource, JobsResource
+from jsbus.api.settings import JobSettingResource
 from jsbus.api.schedules import ScheduleCommandResource, ScheduleResource
 from jsbus.api.status import HealthResource, JobSchemaResource, StatsResource, VersionResource
 
