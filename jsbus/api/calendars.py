@@ -6,13 +6,14 @@ from datetime import date
 
 import falcon
 
-from jsbus.api import render
+from jsbus.api import edn_media, render
 from jsbus.api.media import read_object
 from jsbus.cron.calendar import parse_day_start
 from jsbus.errors import Conflict, ValidationError
 from jsbus.model import Calendar
 
 IN_USE = "This calendar is already used by some job."
+DOWNLOAD = f"{edn_media.FORCE_DOWNLOAD}; charset=utf-8"
 
 
 def _get(body: dict, name: str, default=None):
@@ -70,9 +71,14 @@ class CalendarsResource:
         resp.media = render.calendar(saved)
 
     def on_get_download(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """Every calendar as a file: JSON (``cals.json``), or for a client preferring EDN the
+        original's EDN vector (``cals.edn``); both ``application/force-download``."""
         calendars = [render.calendar(c) for c in self.bus.storage.list_calendars()]
+        if edn_media.preferred(req) == edn_media.EDN:
+            edn_media.attachment(resp, calendars, "cals.edn", DOWNLOAD)
+            return
         resp.data = json.dumps(calendars, indent=2).encode()
-        resp.content_type = "application/force-download; charset=utf-8"
+        resp.content_type = DOWNLOAD
         resp.set_header("Content-Disposition", 'attachment; filename="cals.json"')
 
 

@@ -51,6 +51,11 @@ DATE_LIST_KEYS = frozenset({"calendar/holidays"})
 UUID_KEYS = frozenset({"agent/instance-id"})
 # Keys whose map the original answered as its EDN text (pr-str of the parameters).
 EDN_TEXT_KEYS = frozenset({"job-execution/job-parameters"})
+# Keys whose value is a job document: its keys become keywords, its values stay as they are
+# (a property named "time" is data, not an instant).
+DOCUMENT_KEYS = frozenset({"job/document"})
+# The original's downloads (jobs, calendars): a file the browser saves, not a page it shows.
+FORCE_DOWNLOAD = "application/force-download"
 
 # An EDN symbol's name (the part of a keyword on either side of its '/'): a JSON key that is
 # not one stays a string key, so data maps (metrics, stats, properties) keep any key.
@@ -74,6 +79,8 @@ def edn_key(key: Any) -> Any:
 
 def edn_value(value: Any, key: str = "") -> Any:
     """The EDN value of ``value`` found under ``key`` (a JSON answer's key)."""
+    if key in DOCUMENT_KEYS:
+        return _document(value)
     if isinstance(value, Mapping):
         if key in EDN_TEXT_KEYS:
             return edn_format.dumps({edn_key(k): edn_value(v) for k, v in value.items()})
@@ -85,6 +92,14 @@ def edn_value(value: Any, key: str = "") -> Any:
         return [edn_value(item, key) for item in value]
     if isinstance(value, str):
         return _edn_string(value, key)
+    return value
+
+
+def _document(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {edn_key(k): _document(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_document(item) for item in value]
     return value
 
 
@@ -122,11 +137,33 @@ def dumps(media: Any) -> str:
     return edn_format.dumps(edn_value(media))
 
 
+def attachment(resp: falcon.Response, media: Any, filename: str,
+               content_type: str = FORCE_DOWNLOAD) -> None:
+    """``media`` as an EDN file to save, the way the original's downloads sent it:
+    ``Content-Type: application/force-download`` and ``Content-disposition: attachment``."""
+    resp.data = (dumps(media) + "\n").encode("utf-8")
+    resp.content_type = content_type
+    resp.set_header("Content-disposition", f'attachment; filename="{filename}"')
+
+
 # --- requests: EDN -> JSON-shaped values -------------------------------------------------------
 
 def loads(body: bytes | str) -> Any:
     """The JSON-shaped value of one EDN form; MalformedEdn("malformed EDN: ...") otherwise."""
     return plain_from_edn(one_form(body, MalformedEdn))
+
+
+def loads_sequence(body: bytes | str) -> list | None:
+    """The JSON-shaped items of a body that is one EDN vector (or list); None for any other
+    body, malformed ones included (a caller reading something else reports those).
+    MalformedEdn when an item holds what has no JSON form."""
+    try:
+        form = one_form(body, MalformedEdn)
+    except MalformedEdn:
+        return None
+    if not isinstance(form, (edn_format.ImmutableList, list, tuple)):
+        return None
+    return plain_from_edn(form)
 
 
 def plain_from_edn(value: Any, path: str = "") -> Any:

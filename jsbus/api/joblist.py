@@ -62,28 +62,43 @@ def _day(token: str, value: str) -> date:
         raise ValidationError(f"q: {token!r} needs a date as YYYY-MM-DD") from None
 
 
+def _batch_status(token: str, value: str) -> BatchStatus:
+    try:
+        return BatchStatus(value.lower().removeprefix("batch-status/"))
+    except ValueError:
+        allowed = ", ".join(s.value for s in BatchStatus)
+        raise ValidationError(f"q: {token!r}: the batch status must be one of "
+                              f"{allowed}") from None
+
+
+def _apply(query: Query, token: str, key: str, value: str) -> None:
+    if not value:
+        raise ValidationError(f"q: {token!r} needs a value after the colon")
+    if key == "since":
+        query.since = datetime.combine(_day(token, value), time(), timezone.utc)
+    elif key == "until":
+        query.until = datetime.combine(_day(token, value) + timedelta(days=1), time(),
+                                       timezone.utc)
+    elif key == "exit-status":
+        query.exit_status = value.upper()
+    else:
+        query.batch_status = _batch_status(token, value)
+
+
 def parse_query(text: str | None) -> Query:
-    query = Query()
+    """The query of ``q``; ValidationError naming every malformed token."""
+    query, messages = Query(), []
     for token in (text or "").split():
         key, colon, value = token.partition(":")
         if not colon or key not in ("since", "until", "exit-status", "batch-status"):
             query.names.append(token)
-        elif not value:
-            raise ValidationError(f"q: {token!r} needs a value after the colon")
-        elif key == "since":
-            query.since = datetime.combine(_day(token, value), time(), timezone.utc)
-        elif key == "until":
-            query.until = datetime.combine(_day(token, value) + timedelta(days=1), time(),
-                                           timezone.utc)
-        elif key == "exit-status":
-            query.exit_status = value.upper()
-        else:
-            try:
-                query.batch_status = BatchStatus(value.lower().removeprefix("batch-status/"))
-            except ValueError:
-                allowed = ", ".join(s.value for s in BatchStatus)
-                raise ValidationError(f"q: {token!r}: the batch status must be one of "
-                                      f"{allowed}") from None
+            continue
+        try:
+            _apply(query, token, key, value)
+        except ValidationError as exc:
+            messages.extend(exc.messages)
+    if messages:
+        raise ValidationError(messages)
     return query
 
 
@@ -97,15 +112,18 @@ def parse_with(values: list[str] | None) -> set[str]:
 
 
 def parse_sort(values: list[str] | None) -> list[tuple[str, bool]]:
-    """``key:asc|desc`` pairs, earlier keys first; True means descending."""
-    order = []
+    """``key:asc|desc`` pairs, earlier keys first; True means descending. ValidationError
+    naming every bad pair."""
+    order, bad = [], []
     for item in values or []:
         key, _, direction = item.partition(":")
         direction = direction or "asc"
         if key not in SORT_KEYS or direction not in ("asc", "desc"):
-            raise ValidationError(f"sort-by: {item!r} must be key:asc or key:desc with key "
-                                  f"one of {', '.join(SORT_KEYS)}")
+            bad.append(f"sort-by: {item!r} must be key:asc or key:desc with key one of "
+                       f"{', '.join(SORT_KEYS)}")
         order.append((key, direction == "desc"))
+    if bad:
+        raise ValidationError(bad)
     return order
 
 

@@ -1,6 +1,10 @@
 """Export and import of an application's jobs: ``GET /{app}/jobs/download`` writes every job
-(its document, ``job/exclusive?`` and schedule) as one JSON list; ``POST /{app}/jobs`` with such
-a list creates or replaces them all, or, when any item is bad, none (every problem named)."""
+(its document, ``job/exclusive?`` and schedule) as one JSON list, or for an EDN client as the
+original's EDN vector file (``jobs.edn``); ``POST /{app}/jobs`` with such a list or vector creates
+or replaces them all, or, when any item is bad, none (every problem named).
+
+The original's own export (``:job/bpmn-xml-notation``, BPMN jobs) cannot be imported: jsbus reads
+JSR-352 job documents only, and says so for each such item."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -14,6 +18,7 @@ from jsbus.scheduling import schedule_from_body
 
 IMPORT_LIMIT = 10_000  # jobs in one import
 UNSCHEDULE = object()  # an item whose job/schedule is null
+BPMN = "job/bpmn-xml-notation"  # the original's job notation (its export's items)
 
 
 def export_job(bus, job: Job) -> dict[str, Any]:
@@ -41,6 +46,11 @@ def _item(bus, app: str, index: int, item: Any,
     where = f"[{index}]"
     if not isinstance(item, dict):
         messages.append(f"{where} must be a job document or an exported job object")
+        return None
+    if "job/document" not in item and BPMN in item:
+        messages.append(f"{where}: job {item.get('job/name')!r} is the original's BPMN job "
+                        f"({BPMN}), which jsbus cannot import; import it as a JSR-352 job "
+                        f"document (job/document: JSON, EDN or Job XML)")
         return None
     document = item.get("job/document", item)
     try:

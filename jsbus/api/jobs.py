@@ -3,13 +3,22 @@ from __future__ import annotations
 
 import falcon
 
-from jsbus.api import render
+from jsbus.api import edn_media, render
 from jsbus.api.joblist import Row, parse_query, parse_sort, parse_with, sort_rows
 from jsbus.api.jobport import export_job, import_jobs
-from jsbus.api.media import loads_json, media_type, read_body, require_type
+from jsbus.api.media import EDN, JSON, loads_json, media_type, read_body, require_type
 from jsbus.errors import ValidationError
 from jsbus.jsl import check, definition_from_document, job_to_document
 from jsbus.model import JobDefinition
+
+
+def edn_items(body: bytes) -> list | None:
+    """The items of an EDN vector body (an import); None for any other body, which the EDN
+    job parser reads (and refuses, when it is malformed)."""
+    try:
+        return edn_media.loads_sequence(body)
+    except edn_media.MalformedEdn as exc:
+        raise ValidationError(str(exc)) from None
 
 
 def page(req: falcon.Request) -> tuple[int, int]:
@@ -119,17 +128,25 @@ class JobsResource:
 
     def on_get_download(self, req: falcon.Request, resp: falcon.Response, app: str) -> None:
         """Every job selected (``q``, ``sort-by``; all of them by default) as one document that
-        ``POST /{app}/jobs`` imports."""
+        ``POST /{app}/jobs`` imports: a JSON list, or for a client preferring EDN the original's
+        file (an EDN vector, ``application/force-download``, ``filename="jobs.edn"``)."""
         rows, _, _, _, _ = listing(self.bus, req, app, default_limit=100_000,
                                    max_limit=100_000)
-        resp.media = [export_job(self.bus, row.job) for row in rows]
+        exported = [export_job(self.bus, row.job) for row in rows]
+        if edn_media.preferred(req) == edn_media.EDN:
+            edn_media.attachment(resp, exported, "jobs.edn")
+            return
+        resp.media = exported
         resp.set_header("Content-Disposition", f'attachment; filename="{app}-jobs.json"')
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, app: str) -> None:
         application = self.bus.storage.get_application(app)
-        if media_type(req) == "application/json":
+        kind = media_type(req)
+        if kind not in (JSON, EDN):
+            definition = parse_job(self.bus, req)
+        else:
             body = read_body(req, self.bus.config.get("bus.max_body_bytes") * 64)
-            document = loads_json(body)
+            document = loads_json(body) if kind == JSON else edn_items(body)
             if isinstance(document, list):  # an export: import every job, or none
                 created, replaced = import_jobs(self.bus, app, document)
                 resp.status = falcon.HTTP_201 if created else falcon.HTTP_200
@@ -140,9 +157,8 @@ class JobsResource:
                 raise falcon.HTTPContentTooLarge(
                     title="Request body too large",
                     description=f"a job document is at most {limit} bytes")
-            definition = definition_from_document(document)
-        else:
-            definition = parse_job(self.bus, req)
+            definition = (definition_from_document(document) if kind == JSON
+                          else self.bus.plugins.parser_for(EDN).parse(body))
         job, created = self.bus.storage.save_job(app, definition)
         resp.status = falcon.HTTP_201 if created else falcon.HTTP_200
         resp.location = f"/{app}/job/{job.name}"

@@ -221,9 +221,10 @@ def test_resources_that_negotiate_themselves_are_left_alone(client, deployed):
     converted = client.simulate_post("/jobs/convert", body=document.content, headers={
         "content-type": "application/edn", "accept": "application/xml"})
     assert converted.status_code == 200 and b"<job" in converted.content
-    # calendars/download keeps its own body and content type
+    # calendars/download keeps its own content type: the original's EDN file for EDN clients
     download = client.simulate_get("/calendars/download", headers=EDN)
-    assert download.status_code == 200 and download.json == []
+    assert download.status_code == 200 and edn_format.loads(download.text) == []
+    assert download.headers["content-type"] == "application/force-download; charset=utf-8"
 
 
 # -- request bodies -----------------------------------------------------------------------------
@@ -300,3 +301,99 @@ def test_install_twice_changes_nothing(bus):
                                  "a.b/c", "x<y", "a'b", "odd key", "1a", "x/y/z", "", "ü"])
 def test_every_json_key_comes_back_from_edn_as_itself(key):
     assert edn_media.loads(edn_media.dumps({key: 1})) == {key: 1}
+
+
+# -- the job list as the original's EDN file: download and import -------------------------------
+
+IMPORT = {"content-type": "application/edn", "accept": "application/edn"}
+PROPERTIES = {"time": "2026-01-01", "odd key": "x"}  # data, not an instant; not a keyword
+
+
+def originals_file(response) -> list:
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/force-download"
+    assert response.headers["content-disposition"] == 'attachment; filename="jobs.edn"'
+    items = edn_format.loads(response.text)
+    assert is_vector(items)
+    return items
+
+
+@pytest.fixture
+def exported(client, deployed):
+    """``shop`` with JOB-1 (exclusive, a paused schedule) and JOB-2 (properties): its EDN
+    download."""
+    app, job = deployed
+    document = {"id": "JOB-2", "properties": PROPERTIES,
+                "steps": [{"id": "S1", "batchlet": {"ref": "unit_batch.Noop"}}]}
+    assert client.simulate_post(f"/{app}/jobs", json=document).status_code == 201
+    client.simulate_put(f"/{app}/job/{job}/settings/exclusive")
+    assert client.simulate_post(f"/{app}/job/{job}/schedule", json={
+        "schedule/cron-notation": "0 0 6 ? * MON-FRI"}).status_code == 201
+    client.simulate_put(f"/{app}/job/{job}/schedule/pause")
+    return client.simulate_get(f"/{app}/jobs/download", headers={"accept": "application/edn"})
+
+
+def test_the_jobs_download_of_an_edn_client_is_the_originals_file(client, exported):
+    one, two = originals_file(exported)
+    assert (one[K("job/name")], two[K("job/name")]) == ("JOB-1", "JOB-2")
+    assert one[K("job/exclusive?")] is True
+    assert one[K("job/schedule")][K("schedule/cron-notation")] == "0 0 6 ? * MON-FRI"
+    assert one[K("job/schedule")][K("schedule/active?")] is False
+    assert one[K("job/document")][K("steps")][0][K("id")] == "STEP-1"
+    assert two[K("job/document")][K("properties")] == {K("time"): "2026-01-01", "odd key": "x"}
+    # a JSON client keeps its JSON file; a client taking neither gets 406
+    plain = client.simulate_get("/shop/jobs/download")
+    assert plain.headers["content-type"] == "application/json"
+    assert plain.headers["content-disposition"] == 'attachment; filename="shop-jobs.json"'
+    assert [job["job/name"] for job in plain.json] == ["JOB-1", "JOB-2"]
+    assert client.simulate_get("/shop/jobs/download",
+                               headers={"accept": "text/html"}).status_code == 406
+    empty = client.simulate_get("/shop/jobs/download", params={"q": "nothing-like-it"},
+                                headers={"accept": "application/edn"})
+    assert originals_file(empty) == []
+
+
+def test_the_edn_download_imports_back_all_or_nothing(client, exported):
+    assert client.simulate_post("/apps", json={"name": "copy", "classpath": []}).status_code \
+        == 201
+    created = send(client, "POST", "/copy/jobs", exported.text, 201)
+    assert created == {K("created"): ["JOB-1", "JOB-2"], K("replaced"): []}
+    original = client.simulate_get("/shop/jobs/download").json
+    assert client.simulate_get("/copy/jobs/download").json == original
+    assert original[1]["job/document"]["properties"] == PROPERTIES
+    replaced = send(client, "POST", "/copy/jobs", exported.text, 200)
+    assert replaced[K("replaced")] == ["JOB-1", "JOB-2"]
+    # a list (not only a vector) is an import too
+    as_list = "(" + exported.text.strip()[1:-1] + ")"
+    assert send(client, "POST", "/copy/jobs", as_list)[K("replaced")] == ["JOB-1", "JOB-2"]
+
+
+@pytest.mark.parametrize("body, expected", [
+    ('[{:id "x" :steps [', "malformed EDN"),
+    ("[{:id foo}]", "malformed EDN: [0].id: Symbol"),
+    ("42", "job: must be an object"),  # not a vector: read as one job document
+    ('"jobs"', "job: must be an object"),
+    ("[]", "the import holds no jobs"),
+    ("[1]", "[0] must be a job document or an exported job object"),
+    ('[{:id "fine" :steps [{:id "S1" :batchlet {:ref "m.A"}}]} {:id "bad name!" :steps []}]',
+     "[1]: "),
+    ('[{:job/name "job1" :job/bpmn-xml-notation "<bpmn/>" :job/svg-notation "<svg/>" '
+     ':job/exclusive? false :job/schedule {:schedule/cron-notation "0 0 12 * * ?"}}]',
+     "[0]: job 'job1' is the original's BPMN job (job/bpmn-xml-notation), which jsbus cannot "
+     "import"),
+    ('[{:job/document {:id "a" :steps [{:id "S" :batchlet {:ref "m.A"}}]}} '
+     '{:id "a" :steps [{:id "S" :batchlet {:ref "m.A"}}]}]', "jobs named more than once: a"),
+])
+def test_a_bad_edn_import_is_400_and_imports_nothing(client, deployed, body, expected):
+    app, _ = deployed
+    refused = send(client, "POST", f"/{app}/jobs", body, 400)
+    assert set(refused) == {K("messages")}
+    assert expected in " | ".join(refused[K("messages")])
+    assert client.simulate_get(f"/{app}/jobs").json["hits"] == 1, "nothing imported"
+
+
+def test_the_jobs_of_an_unknown_application_are_404_in_edn(client):
+    missing = send(client, "POST", "/nowhere/jobs",
+                   '[{:id "a" :steps [{:id "S" :batchlet {:ref "m.A"}}]}]', 404)
+    assert "nowhere" in " ".join(missing[K("messages")])
+    assert send(client, "GET", "/nowhere/jobs/download", status=404)[K("messages")]
