@@ -11,9 +11,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import falcon
 import pykka
 
 from jsagent.artifacts import ArtifactCache
+from jsagent.dryrun import run_dry
 from jsagent.identity import instance_id
 from jsagent.reporter import EventReporter, Heartbeat, bus_client
 from jsagent.pool import PoolSettings
@@ -70,6 +72,7 @@ class Agent:
         self.name = config.get("agent.name") or socket.gethostname()
         self.capacity = capacity(config)
         self.idle = threading.Event()
+        self._dry_runs = threading.BoundedSemaphore(self.capacity)
         self._timeout = float(config.get("agent.request_timeout"))
         self._runtime: pykka.ActorRef | None = None
         self._advertiser: Any = None
@@ -181,3 +184,14 @@ class Agent:
 
     def stop_execution(self, execution_id: int) -> bool:
         return self._runtime.ask(StopExecution(execution_id), timeout=self._timeout)
+
+    def dry_run(self, document: Any, timeout: float) -> dict[str, Any]:
+        """Run ``document`` with no-op components (``jsagent.dryrun``) in a worker process of
+        its own, outside the pool and its capacity; at most ``capacity`` at once."""
+        if not self._dry_runs.acquire(blocking=False):
+            raise falcon.HTTPServiceUnavailable(
+                description=f"this agent runs {self.capacity} dry runs already; try another")
+        try:
+            return run_dry(document, timeout, cwd=str(self.work_dir))
+        finally:
+            self._dry_runs.release()

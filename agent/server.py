@@ -21,6 +21,8 @@ from jsbus.model import StartCommand
 log = logging.getLogger(__name__)
 KEEP_ALIVE_TIMEOUT = 30.0  # seconds an idle connection is kept open
 MAX_BODY = 32 << 20  # bytes: a batch of start commands may be large
+DRY_RUN_TIMEOUT = 60.0  # seconds a dry run may take when its request does not say
+MAX_DRY_RUN_TIMEOUT = 3600.0
 
 
 class AgentControl(Protocol):
@@ -32,6 +34,7 @@ class AgentControl(Protocol):
     def start_executions(self, commands: list[StartCommand]) -> list[tuple[int, dict[str, Any]]]:
         ...
     def stop_execution(self, execution_id: int) -> bool: ...
+    def dry_run(self, document: Any, timeout: float) -> dict[str, Any]: ...
 
 
 def read_json(req: falcon.Request) -> Any:
@@ -115,6 +118,25 @@ class ExecutionBatch:
         resp.media = {"results": results}
 
 
+class DryRuns:
+    """``POST /dry-runs``: run a job with every component a no-op (``jsagent.dryrun``) and
+    answer its outcome once it ended, within ``timeout`` seconds."""
+
+    def __init__(self, agent: AgentControl):
+        self.agent = agent
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = read_json(req)
+        if not isinstance(body, dict) or not isinstance(body.get("document"), dict):
+            raise ValidationError("the body must be an object whose document is a job document")
+        timeout = body.get("timeout", DRY_RUN_TIMEOUT)
+        if (not isinstance(timeout, (int, float)) or isinstance(timeout, bool)
+                or not 0 < timeout <= MAX_DRY_RUN_TIMEOUT):
+            raise ValidationError(f"timeout must be a number of seconds in (0, "
+                                  f"{MAX_DRY_RUN_TIMEOUT:g}]")
+        resp.media = self.agent.dry_run(body["document"], float(timeout))
+
+
 def _execution_id_of(item: Any) -> int | None:
     value = item.get("execution-id") if isinstance(item, dict) else None
     return value if isinstance(value, int) and not isinstance(value, bool) else None
@@ -141,6 +163,7 @@ def create_app(agent: AgentControl) -> falcon.App:
     app.add_route("/executions", executions)
     app.add_route("/executions/batch", ExecutionBatch(agent))
     app.add_route("/executions/{execution_id:int}/stop", executions, suffix="stop")
+    app.add_route("/dry-runs", DryRuns(agent))
     app.add_error_handler(ValidationError, _validation_error)
     app.set_error_serializer(_error_body)
     return app

@@ -9,7 +9,7 @@ import abc
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from jsbus.model import AgentInfo, JobDefinition, StartCommand
+from jsbus.model import AgentInfo, Delivery, JobDefinition, StartCommand
 
 
 @dataclass(frozen=True)
@@ -113,6 +113,15 @@ class Transport(abc.ABC):
     def invite(self, address: "AgentAddress", bus_url: str) -> dict[str, Any]:
         """Tell an agent found by discovery which bus to join; returns what it says of itself."""
 
+    def dry_run(self, agent: AgentInfo, document: dict[str, Any],
+                timeout: float) -> dict[str, Any]:
+        """Ask ``agent`` to run the job ``document`` (the JSON form) with every component a
+        no-op (``jsbus.dryrun``) and answer its outcome once it ended: ``batch-status``,
+        ``exit-status``, ``steps``, ``messages``, ``exception``. The agent gives up after
+        ``timeout`` seconds; the call waits a little longer for its answer, never forever."""
+        from jsbus.errors import TransportError
+        raise TransportError("this transport has no dry run")
+
     def close(self) -> None:
         """Release connections."""
 
@@ -146,3 +155,24 @@ class Advertiser(abc.ABC):
 
     @abc.abstractmethod
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class NotifierBackend:
+    """Delivers notifications (status notifications, time-monitor alerts) somewhere."""
+
+    name: str
+    factory: Callable[..., "Notifier"]  # factory(config) -> Notifier
+
+
+class Notifier(abc.ABC):
+    """One attempt at delivering one notification. The bus queues every notification in its
+    storage and retries with backoff; the notifier only tries once, within its own timeout."""
+
+    @abc.abstractmethod
+    def send(self, delivery: Delivery) -> None:
+        """Deliver ``delivery`` (its ``type`` is the routing key, its ``payload`` the body), or
+        raise ``NotificationError`` saying why not (``permanent=True``: do not retry)."""
+
+    def close(self) -> None:
+        """Release connections; the default has none."""

@@ -28,8 +28,10 @@ from jsbus.config import Config, artifact_dir, split_bind
 from jsbus.errors import AgentNotFound
 from jsbus.housekeeping import Housekeeper
 from jsbus.model import AgentInfo, AgentStatus, JobExecution, utcnow
+from jsbus.notifications import DeliveryPump, NotificationMatcher
 from jsbus.plugins import PluginHost
 from jsbus.recorder import EventRecorder
+from jsbus.timekeeper import TimeKeeper
 from jsbus.wire import Event
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,10 @@ class Bus:
         self._lock = None
         self._housekeeper: Housekeeper | None = None
         self._lead_guard = threading.Lock()
+        self._pump: DeliveryPump | None = None
+        self.notifications = NotificationMatcher(self.storage, self._wake_pump)
+        self.plugins.pm.register(self.notifications, name="jsbus.notifications")
+        self.timekeeper = TimeKeeper(self, self._wake_pump)
         self.started = threading.Event()
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -64,6 +70,8 @@ class Bus:
         self._housekeeper = Housekeeper()
         self._housekeeper.every(self.config.get("dispatch.interval"), self._tick)
         self._housekeeper.every(self.config.get("bus.leader_retry"), self.try_lead)
+        self._housekeeper.every(self.config.get("time_monitor.interval"), self._keep_time)
+        self.plugins.notifier().close()  # a misconfigured notifier stops the start-up here
         self.try_lead()
         if not self.is_leader:
             log.warning("another bus process holds the leader lock on %s: this one serves the "
@@ -77,6 +85,7 @@ class Bus:
                 return
             self.control = ControlBus.start(self.context)
             log.info("leader: this bus process schedules and dispatches (%s)", self.storage.url)
+            self._pump = DeliveryPump(self.config, self.storage, self.plugins.notifier()).start()
             if self.config.get("discovery.enabled"):
                 self._start_discovery()
 
@@ -91,11 +100,22 @@ class Bus:
         if self.control is not None:
             self.control.tell(Tick())
 
+    def _keep_time(self) -> None:
+        if self.control is not None:
+            self.timekeeper.sweep()
+
+    def _wake_pump(self) -> None:
+        if self._pump is not None:
+            self._pump.wake()
+
     def stop(self) -> None:
         if self._housekeeper:
             self._housekeeper.stop()
         if self._browser is not None:
             self._browser.close()
+        if self._pump is not None:
+            self._pump.stop()
+            self._pump = None
         if self.control is not None:
             self.control.stop(timeout=ASK_TIMEOUT)
             self.control = None

@@ -27,9 +27,13 @@ BUS_DEFAULTS: dict[str, dict[str, Any]] = {
         "leader_retry": 2.0,
         "cors_origins": [],
     },
-    "plugins": {"storage": "peewee", "transport": "http", "discovery": "zeroconf"},
+    "plugins": {"storage": "peewee", "transport": "http", "discovery": "zeroconf",
+                "notifier": "webhook"},
     "discovery": {"enabled": True, "interfaces": []},
     "agents": {"lease": 15.0, "command_timeout": 10.0},
+    "notifications": {"url": "", "format": "json", "timeout": 10.0, "max_attempts": 8,
+                      "backoff": 2.0, "max_backoff": 600.0, "interval": 1.0},
+    "time_monitor": {"interval": 5.0},
     "monitor": {"interval": 60.0, "max_samples": 1440, "retention": 86400.0},
     "dispatch": {"interval": 1.0, "idle_job_actor": 60.0},
     "scheduler": {"time_zone": "UTC", "lead": 1.5, "misfire_threshold": 5.0,
@@ -37,6 +41,7 @@ BUS_DEFAULTS: dict[str, dict[str, Any]] = {
     "apps": {"allowed_roots": [], "artifact_dir": "", "max_upload_bytes": 268_435_456,
              "max_expanded_bytes": 1_073_741_824, "max_ratio": 200.0, "max_members": 20_000,
              "scan_timeout": 60.0},
+    "dryrun": {"timeout": 60.0},
 }
 
 AGENT_DEFAULTS: dict[str, dict[str, Any]] = {

@@ -76,3 +76,21 @@ class CalendarNotFound(NotFound):
 
 class ScheduleNotFound(NotFound):
     kind = "schedule"
+
+
+class NotificationNotFound(NotFound):
+    kind = "status notification"
+
+
+class NotificationError(JsbusError):
+    """A notification could not be delivered; ``permanent`` when trying again cannot help
+    (the receiver refused it, or no receiver is configured)."""
+
+    def __init__(self, message: str, permanent: bool = False):
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class TestExecutionNotFound(NotFound):
+    kind = "test execution"
+    __test__ = False  # not a pytest test class

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from jsbus.backends import (ComponentScanner, DiscoveryBackend, JobParser, StorageBackend,
-                                TransportBackend)
+    from jsbus.backends import (ComponentScanner, DiscoveryBackend, JobParser,
+                                NotifierBackend, StorageBackend, TransportBackend)
     from jsbus.config import Config
     from jsbus.model import AgentInfo, BatchStatus, JobExecution
 
@@ -70,6 +70,17 @@ def jsbus_register_scanners(config: Config) -> list[ComponentScanner] | None:
     Called once at start-up. Return :class:`ComponentScanner` records; ``None`` offers nothing.
     Every scanner runs over every deployed classpath (each skips the entries it does not read);
     ``GET /{app}/batch-components`` lists what they found together.
+    """
+
+
+@hookspec
+def jsbus_register_notifiers(config: Config) -> list[NotifierBackend] | None:
+    """Offer notifiers: how status notifications and time-monitor alerts are delivered.
+
+    Called once at start-up. Return :class:`NotifierBackend` records; ``None`` offers nothing.
+    ``plugins.notifier`` in the config picks one by name (the built-in is ``webhook``). The
+    bus queues every notification in its storage and calls the notifier's ``send`` once per
+    attempt, from a thread of its own, retrying with backoff; a notifier never retries itself.
     """
 
 

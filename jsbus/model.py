@@ -11,8 +11,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 from jsbus.jsl.model import Job as JobDefinition  # a job's definition is the JSL model
+from jsbus.notices import (Deadline, DeadlineState, Delivery, DeliveryState, MonitorAction,
+                           StatusNotification, TimeMonitor)
 
-__all__ = ["JobDefinition"]  # re-exported: storage and API name it from here
+# Re-exported: storage and API name them from here.
+__all__ = ["JobDefinition", "Deadline", "DeadlineState", "Delivery", "DeliveryState",
+           "MonitorAction", "StatusNotification", "TimeMonitor"]
 
 
 def utcnow() -> datetime:
@@ -124,6 +128,7 @@ class Job:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     exclusive: bool = False  # the original's job/exclusive?: no second active execution
+    time_monitor: TimeMonitor | None = None
 
 
 @dataclass(frozen=True)
@@ -300,3 +305,26 @@ class FireSlot:
     reason: str | None = None
     execution_id: int | None = None
     recorded_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class TestExecution:
+    """One dry run: its job document (the JSON form) and what came of it."""
+
+    __test__ = False  # not a pytest test class
+
+    id: int
+    app: str
+    job: str
+    document: dict[str, Any]
+    batch_status: BatchStatus
+    created_at: datetime
+    deadline: datetime
+    agent_id: str | None = None
+    agent_name: str | None = None
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    exit_status: str | None = None
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+    exception: str | None = None

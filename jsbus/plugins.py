@@ -8,8 +8,8 @@ from typing import Any, Iterable
 import pluggy
 
 from jsbus import hookspecs
-from jsbus.backends import (ComponentScanner, DiscoveryBackend, JobParser, StorageBackend,
-                            TransportBackend)
+from jsbus.backends import (ComponentScanner, DiscoveryBackend, JobParser, NotifierBackend,
+                            StorageBackend, TransportBackend)
 from jsbus.config import Config
 from jsbus.errors import ConfigurationError
 
@@ -21,6 +21,7 @@ FAMILIES = {
     "discovery": ("jsbus_register_discovery", DiscoveryBackend),
     "parser": ("jsbus_register_job_parsers", JobParser),
     "scanner": ("jsbus_register_scanners", ComponentScanner),
+    "notifier": ("jsbus_register_notifiers", NotifierBackend),
 }
 
 
@@ -98,6 +99,9 @@ class PluginHost:
         matches = [rec for _, rec in self.backends["parser"].values()
                    if media_type in rec.media_types]
         return matches[0] if matches else None
+
+    def notifier(self, name: str | None = None):
+        return self.backend("notifier", name).factory(self.config)
 
     def scanners(self) -> list[ComponentScanner]:
         """Every component scanner, by name."""

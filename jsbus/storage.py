@@ -16,9 +16,11 @@ from datetime import datetime
 from typing import Any, ContextManager, Iterable, Sequence
 
 from jsbus.errors import ExecutionNotFound
+from jsbus.storage_notices import NoticeStorage
 from jsbus.model import (ACTIVE_STATUSES, AgentInfo, Application, Artifact, BatchStatus,
                          Calendar, Checkpoint, FireSlot, Job, JobDefinition, JobExecution,
-                         JobStats, LogRecord, Schedule, SlotStatus, StepExecution)
+                         JobStats, LogRecord, Schedule, SlotStatus, StepExecution,
+                         TestExecution)
 
 
 class LeaderLock(abc.ABC):
@@ -37,7 +39,7 @@ class LeaderLock(abc.ABC):
     def held(self) -> bool: ...
 
 
-class Storage(abc.ABC):
+class Storage(NoticeStorage, abc.ABC):
     """Everything the bus keeps. Lookups of a missing row raise a ``NotFound`` subclass."""
 
     url: str = ""
@@ -347,3 +349,39 @@ class Storage(abc.ABC):
     def list_slots(self, app: str, job: str, offset: int = 0,
                    limit: int = 20) -> tuple[list[FireSlot], int]:
         """Newest slot first, and the total count."""
+
+    # -- test executions (dry runs, ``jsbus.dryrun``) ------------------------------------------
+    @abc.abstractmethod
+    def create_test_execution(self, app: str, job: str, document: dict[str, Any],
+                              now: datetime, deadline: datetime) -> TestExecution:
+        """A new ``TestExecution`` of ``document`` (``starting``); ids grow from
+        1. The application must exist (``ApplicationNotFound``)."""
+
+    @abc.abstractmethod
+    def get_test_execution(self, test_id: int) -> TestExecution:
+        """The ``TestExecution``; ``TestExecutionNotFound``
+        for an unknown id."""
+
+    @abc.abstractmethod
+    def start_test_execution(self, test_id: int, agent_id: str, agent_name: str,
+                             now: datetime) -> bool:
+        """``starting`` -> ``started`` on that agent; False when it is not ``starting`` (or
+        gone)."""
+
+    @abc.abstractmethod
+    def finish_test_execution(self, test_id: int, status: BatchStatus, now: datetime, *,
+                              exit_status: str | None = None,
+                              steps: list[dict[str, Any]] | None = None,
+                              messages: list[str] | None = None,
+                              exception: str | None = None) -> bool:
+        """Move an unfinished test execution to ``status`` (final) with its outcome; False
+        when it had ended already (or is gone)."""
+
+    @abc.abstractmethod
+    def expire_test_executions(self, now: datetime, message: str) -> int:
+        """Fail, with ``message``, every unfinished test execution whose deadline is before
+        ``now``; how many."""
+
+    @abc.abstractmethod
+    def delete_test_execution(self, test_id: int) -> None:
+        """``TestExecutionNotFound`` for an unknown id."""

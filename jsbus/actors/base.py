@@ -10,6 +10,8 @@ import re
 
 import pykka
 
+from jsbus.errors import Conflict, NotFound, ValidationError
+
 log = logging.getLogger(__name__)
 
 
@@ -27,6 +29,12 @@ class SafeActor(pykka.ThreadingActor):
             return None
         try:
             return handler(message)
+        except (NotFound, Conflict, ValidationError) as exc:
+            # The asker's answer (404, 409, 400), not a failure of the actor.
+            log.debug("%s refused %s: %s", type(self).__name__, type(message).__name__, exc)
+            if getattr(message, "reply", False):
+                raise
+            return exc
         except Exception as exc:  # noqa: BLE001 - see module docstring
             log.exception("%s failed on %s", type(self).__name__, type(message).__name__)
             if getattr(message, "reply", False):

@@ -9,6 +9,7 @@ from jsbus.api.agents import (AgentBlockResource, AgentMonitorResource, AgentRes
 from jsbus.api.apps import AppResource, AppsResource
 from jsbus.api.convert import ConvertResource
 from jsbus.api.cors import install as install_cors
+from jsbus.api.dryrun import install as install_dryrun
 from jsbus.api.edn_media import install as install_edn
 from jsbus.api.openapi import install as install_openapi
 from jsbus.api.components import ArtifactResource, BatchComponentsResource
@@ -16,7 +17,8 @@ from jsbus.api.calendars import CalendarResource, CalendarsResource
 from jsbus.api.executions import (ExecutionCommandResource, ExecutionResource,
                                   ExecutionsResource)
 from jsbus.api.jobs import JobDocumentResource, JobResource, JobsResource
-from jsbus.api.settings import JobSettingResource
+from jsbus.api.notices import NotificationsResource
+from jsbus.api.settings import JobSettingResource, JobSettingsResource
 from jsbus.api.schedules import ScheduleCommandResource, ScheduleResource
 from jsbus.api.status import HealthResource, JobSchemaResource, StatsResource, VersionResource
 
@@ -47,7 +49,9 @@ def create_app(bus) -> falcon.App:
     app.add_route("/jobs/convert", ConvertResource(bus))
     app.add_route("/{app}/job/{job}", JobResource(bus))
     app.add_route("/{app}/job/{job}/document", JobDocumentResource(bus))
+    app.add_route("/{app}/job/{job}/settings", JobSettingsResource(bus))
     app.add_route("/{app}/job/{job}/settings/{setting}", JobSettingResource(bus))
+    app.add_route("/{app}/job/{job}/notifications", NotificationsResource(bus))
     app.add_route("/{app}/job/{job}/schedule", ScheduleResource(bus))
     app.add_route("/{app}/job/{job}/schedule/{command}", ScheduleCommandResource(bus))
     calendars = CalendarsResource(bus)
@@ -58,6 +62,7 @@ def create_app(bus) -> falcon.App:
     app.add_route("/{app}/job/{job}/execution/{execution_id:int}", ExecutionResource(bus))
     app.add_route("/{app}/job/{job}/execution/{execution_id:int}/{command}",
                   ExecutionCommandResource(bus))
+    install_dryrun(app, bus)
     install_openapi(app)  # last but one: it describes every route above
     install_edn(app)  # JSON by default, EDN by Content-Type and Accept
     install_cors(app, list(bus.config.get("bus.cors_origins")))

@@ -34,9 +34,11 @@ IDENT_KEYS = {
     "job-execution/batch-status": "batch-status",
     "step-execution/batch-status": "batch-status",
     "execution-log/level": "log-level",
+    "test-execution/batch-status": "batch-status",
 }
 # Keys whose string values the original kept as plain keywords (its agent registry's :ready).
-KEYWORD_KEYS = frozenset({"agent/status"})
+KEYWORD_KEYS = frozenset({"agent/status", "time-monitor/action",
+                          "status-notification/batch-status"})
 # Keys whose RFC 3339 string values are instants (jsbus.api.render, schedules, agents' monitor).
 TIME_KEYS = frozenset({
     "job-execution/create-time", "job-execution/start-time", "job-execution/end-time",
@@ -45,6 +47,8 @@ TIME_KEYS = frozenset({
     "execution-log/date", "agent/last-seen",
     "fire-slot/time", "fire-slot/recorded-at", "schedule/last-slot",
     "fire/time", "fire/moved-from", "from", "time",
+    "test-execution/create-time", "test-execution/start-time", "test-execution/end-time",
+    "delivery/created-at", "delivery/next-attempt-at", "delivery/delivered-at",
 })
 # Keys whose values are lists of dates ("YYYY-MM-DD"): the original's [#inst ...].
 DATE_LIST_KEYS = frozenset({"calendar/holidays"})

@@ -6,6 +6,7 @@ import falcon
 from jsbus.api import render
 from jsbus.api.jobs import page
 from jsbus.api.media import read_object
+from jsbus.api.notices import send_alert
 from jsbus.errors import ExecutionNotFound, ValidationError
 
 MAX_LOGS_SHOWN = 1000
@@ -73,9 +74,9 @@ class ExecutionResource:
 
 
 class ExecutionCommandResource:
-    """``PUT .../execution/{id}/restart|stop|abandon`` and ``GET .../execution/{id}/logs``."""
+    """``PUT .../execution/{id}/restart|stop|abandon|alert`` and ``GET .../execution/{id}/logs``."""
 
-    COMMANDS = ("restart", "stop", "abandon")
+    COMMANDS = ("restart", "stop", "abandon", "alert")
 
     def __init__(self, bus):
         self.bus = bus
@@ -92,6 +93,11 @@ class ExecutionCommandResource:
             resp.status = falcon.HTTP_201
             resp.location = f"/{app}/job/{job}/execution/{restarted.id}"
             resp.media = render.execution(restarted)
+            return
+        if command == "alert":
+            send_alert(self.bus, execution)
+            resp.status = falcon.HTTP_202
+            resp.media = render.execution(execution)
             return
         action = self.bus.stop_execution if command == "stop" else self.bus.abandon_execution
         resp.status = falcon.HTTP_202 if command == "stop" else falcon.HTTP_200

@@ -11,6 +11,8 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
+from jsbus.api.jobsettings import (monitor_view, notification_view, parse_monitor,
+                                   parse_notification)
 from jsbus.errors import ScheduleNotFound, ValidationError
 from jsbus.jsl import definition_from_document, job_to_document
 from jsbus.model import Job, JobDefinition, Schedule
@@ -26,9 +28,13 @@ def export_job(bus, job: Job) -> dict[str, Any]:
         schedule = bus.storage.get_schedule(job.app, job.name)
     except ScheduleNotFound:
         schedule = None
+    notifications = [{k: v for k, v in notification_view(n).items() if k != "db/id"}
+                     for n in bus.storage.status_notifications(job.app, job.name)]
     return {"job/name": job.name, "job/document": job_to_document(job.definition),
             "job/exclusive?": job.exclusive,
-            "job/schedule": schedule_request(schedule) if schedule else None}
+            "job/schedule": schedule_request(schedule) if schedule else None,
+            "job/time-monitor": monitor_view(job.time_monitor),
+            "job/status-notifications": notifications}
 
 
 def schedule_request(schedule: Schedule) -> dict[str, Any]:
@@ -42,7 +48,7 @@ def schedule_request(schedule: Schedule) -> dict[str, Any]:
 
 
 def _item(bus, app: str, index: int, item: Any,
-          messages: list[str]) -> tuple[JobDefinition, bool | None, Any] | None:
+          messages: list[str]) -> tuple[JobDefinition, bool | None, Any, dict] | None:
     where = f"[{index}]"
     if not isinstance(item, dict):
         messages.append(f"{where} must be a job document or an exported job object")
@@ -83,7 +89,38 @@ def _item(bus, app: str, index: int, item: Any,
             schedule = replace(schedule, paused=True)
     elif "job/schedule" in item:
         schedule = UNSCHEDULE  # an exported job without a schedule: it has none after import
-    return definition, exclusive, schedule
+    return definition, exclusive, schedule, _settings(item, where, messages)
+
+
+def _settings(item: dict, where: str, messages: list[str]) -> dict[str, Any]:
+    """The item's time monitor and status notifications, by storage method; a key the item
+    does not carry leaves that setting as it is."""
+    settings: dict[str, Any] = {}
+    try:
+        if item.get("job/time-monitor") is not None:
+            if not isinstance(item["job/time-monitor"], dict):
+                raise ValidationError("job/time-monitor must be an object or null")
+            settings["monitor"] = parse_monitor(item["job/time-monitor"])
+        elif "job/time-monitor" in item:
+            settings["monitor"] = None
+        if "job/status-notifications" in item:
+            listed = item["job/status-notifications"] or []
+            if not isinstance(listed, list) or not all(isinstance(n, dict) for n in listed):
+                raise ValidationError("job/status-notifications must be a list of objects")
+            settings["notifications"] = [parse_notification(n) for n in listed]
+    except ValidationError as exc:
+        messages.extend(f"{where}: {message}" for message in exc.messages)
+    return settings
+
+
+def _apply_settings(storage, app: str, name: str, settings: dict[str, Any]) -> None:
+    if "monitor" in settings:
+        storage.set_time_monitor(app, name, settings["monitor"])
+    if "notifications" in settings:
+        for old in storage.status_notifications(app, name):
+            storage.remove_status_notification(app, name, old.id)
+        for notification in settings["notifications"]:
+            storage.add_status_notification(app, name, *notification)
 
 
 def import_jobs(bus, app: str, items: list) -> tuple[list[str], list[str]]:
@@ -104,7 +141,7 @@ def import_jobs(bus, app: str, items: list) -> tuple[list[str], list[str]]:
         raise ValidationError(messages)
     created, replaced = [], []
     with storage.batch():  # all or nothing
-        for definition, exclusive, schedule in parsed:
+        for definition, exclusive, schedule, settings in parsed:
             _, new = storage.save_job(app, definition)
             (created if new else replaced).append(definition.id)
             if exclusive is not None:
@@ -116,6 +153,8 @@ def import_jobs(bus, app: str, items: list) -> tuple[list[str], list[str]]:
                     pass
             elif schedule is not None:
                 storage.save_schedule(schedule)
+            _apply_settings(storage, app, definition.id, settings)
+    bus.notifications.forget()
     for name in created + replaced:
         bus.schedule_changed(app, name)
     return created, replaced

@@ -6,6 +6,7 @@ import falcon
 from jsbus.api import edn_media, render
 from jsbus.api.joblist import Row, parse_query, parse_sort, parse_with, sort_rows
 from jsbus.api.jobport import export_job, import_jobs
+from jsbus.api.jobsettings import settings_view
 from jsbus.api.media import EDN, JSON, loads_json, media_type, read_body, require_type
 from jsbus.errors import ValidationError
 from jsbus.jsl import check, definition_from_document, job_to_document
@@ -63,7 +64,7 @@ def job_detail(bus, app: str, name: str) -> dict:
     latest = storage.latest_execution(app, name)
     return {**render.job(job), "job/stats": render.stats(storage.job_stats(app, name)),
             "job/latest-execution": render.execution(latest) if latest else None,
-            "job/exclusive?": job.exclusive, **schedule_fields(bus, app, name),
+            **settings_view(bus, app, name, job), **schedule_fields(bus, app, name),
             "job/document": job_to_document(job.definition)}
 
 
@@ -111,7 +112,7 @@ def list_item(bus, app: str, row: Row, parts: set[str]) -> dict:
             fields.pop("job/schedule")
         item.update(fields)
     if "settings" in parts:
-        item["job/exclusive?"] = row.job.exclusive
+        item.update(settings_view(bus, app, row.job.name, row.job))
     if "notation" in parts:
         item["job/document"] = job_to_document(row.job.definition)
     return item

@@ -43,7 +43,14 @@ def _job_post() -> dict[str, Any]:
         ("400", "404", "413", "415"),
         body={"required": True, "content": content,
               "description": "A job document (JSON, EDN or Job XML by Content-Type), or a "
-                             "JSON list as `GET /{app}/jobs/download` writes it."})
+                             "JSON list / EDN vector as `GET /{app}/jobs/download` writes it; "
+                             "the original's BPMN export (`job/bpmn-xml-notation`) is refused "
+                             "with 400 naming each item."})
+
+
+def record_id() -> dict[str, Any]:
+    return {"type": "object", "properties": {"db/id": {"type": "integer"}},
+            "required": ["db/id"]}
 
 
 def _execution_command(command: str, status: str, summary: str) -> dict[str, Any]:
@@ -112,8 +119,16 @@ JOB_PATHS: dict[str, Any] = {
             parameters=JOB_QUERY + [WITH] + paging()),
         "post": _job_post()},
     "/{app}/jobs/download": {"get": op("Every selected job as one importable document", "jobs", {
-        "200": answer("OK", {"type": "array", "items": ref("ExportedJob")},
-                      headers={"Content-Disposition": "attachment"})}, ("400", "404"),
+        "200": {"description": "OK", "headers": {"Content-Disposition": {
+            "description": "attachment; filename=\"{app}-jobs.json\" (JSON) or "
+                           "filename=\"jobs.edn\" (EDN)", "schema": {"type": "string"}}},
+                "content": {
+                    "application/json": {"schema": {"type": "array",
+                                                    "items": ref("ExportedJob")}},
+                    "application/force-download": {"schema": {
+                        "type": "string", "description": "For a client preferring "
+                        "application/edn: the original's file, an EDN vector of the same "
+                        "jobs"}}}}}, ("400", "404", "406"),
         parameters=JOB_QUERY + paging(100_000, 100_000))},
     "/jobs/convert": {"post": op("Convert a job document between JSON, EDN and Job XML", "jobs",
                                  {"200": {"description": "The document in the form `Accept` "
@@ -131,11 +146,36 @@ JOB_PATHS: dict[str, Any] = {
                      ("404",))},
     "/{app}/job/{job}/document": {"get": op("The job as a document (by `Accept`)", "jobs", {
         "200": {"description": "OK", "content": dict(DOCUMENT_FORMS)}}, ("404", "406"))},
+    "/{app}/job/{job}/settings": {"get": op(
+        "The job's settings: exclusive, time monitor, status notifications", "settings",
+        {"200": answer("OK", ref("JobSettings"))}, ("404",))},
     "/{app}/job/{job}/settings/exclusive": {
         "put": op("Make the job exclusive (a manual run gets 409 while another is active)",
-                  "jobs", {"200": answer("OK", ref("JobDetail"))}, ("404",)),
-        "delete": op("Make the job not exclusive", "jobs",
+                  "settings", {"200": answer("OK", ref("JobDetail"))}, ("404",)),
+        "delete": op("Make the job not exclusive", "settings",
                      {"200": answer("OK", ref("JobDetail"))}, ("404",))},
+    "/{app}/job/{job}/settings/status-notification": {"put": op(
+        "Add a status notification, or with `{\"db/id\": n}` remove that one", "settings", {
+            "201": answer("Added", ref("StatusNotification")),
+            "200": answer("Removed: the settings left", ref("JobSettings"))},
+        ("400", "404", "413", "415"), body=json_body(
+            {"anyOf": [ref("StatusNotificationRequest"), record_id()]},
+            "Notify `type` when an execution moves to `batch-status` and/or ends with "
+            "`exit-status` (both given: both must hold); or the id of one to remove"))},
+    "/{app}/job/{job}/settings/time-monitor": {
+        "put": op("Set the time monitor: act on an execution still running `duration` minutes "
+                  "after it started (stored; survives restarts; cancelled when the execution "
+                  "ends in time)", "settings", {"200": answer("OK", ref("JobSettings"))},
+                  ("400", "404", "413", "415"), body=json_body(ref("TimeMonitorRequest"),
+                                                               "The monitor")),
+        "delete": op("Remove the time monitor (executions already armed keep theirs)",
+                     "settings", {"200": answer("OK", ref("JobSettings"))}, ("404",))},
+    "/{app}/job/{job}/notifications": {"get": op(
+        "Every notification of the job (status notifications, time-monitor alerts): queued, "
+        "delivered or given up, with each attempt's error; newest first", "settings",
+        {"200": answer("OK", ref("DeliveryPage"))}, ("400", "404"),
+        parameters=[query("execution", "Only this execution's.", {"type": "integer"})]
+        + paging())},
     "/{app}/job/{job}/executions": {
         "get": op("The job's executions, newest first", "executions", {
             "200": answer("OK", ref("ExecutionPage"))}, ("400", "404"), parameters=paging()),
@@ -154,6 +194,9 @@ JOB_PATHS: dict[str, Any] = {
     f"{EXECUTION}/stop": _execution_command("stop", "202", "Stop a running execution"),
     f"{EXECUTION}/abandon": _execution_command("abandon", "200",
                                                "Abandon an execution that does not run"),
+    f"{EXECUTION}/alert": _execution_command(
+        "alert", "202", "Send the job's time-monitor alert for this execution now (409 when "
+                        "the job has no time monitor with a notification type)"),
     f"{EXECUTION}/logs": {"get": op("Every line the execution's steps printed or logged",
                                     "executions", {"200": answer("OK", ref("LogPage"))},
                                     ("400", "404"), parameters=[
@@ -228,7 +271,10 @@ CALENDAR_PATHS: dict[str, Any] = {
     "/calendars/download": {"get": op("Every calendar as one file", "calendars", {
         "200": answer("OK", {"type": "array", "items": ref("Calendar")},
                       media="application/force-download",
-                      headers={"Content-Disposition": "attachment; filename=\"cals.json\""})})},
+                      headers={"Content-Disposition": "attachment; filename=\"cals.json\" "
+                                                      "(JSON) or filename=\"cals.edn\" (an "
+                                                      "EDN vector, for a client preferring "
+                                                      "application/edn)"})}, ("406",))},
     "/calendar/{name}": {
         "get": op("One calendar", "calendars", {"200": answer("OK", ref("Calendar"))}, ("404",)),
         "put": op("Replace a calendar", "calendars", {"200": answer("OK", ref("Calendar"))},
@@ -237,8 +283,29 @@ CALENDAR_PATHS: dict[str, Any] = {
                      {"204": answer("Deleted")}, ("400", "404"))},
 }
 
+DRY_RUN_PATHS: dict[str, Any] = {
+    "/{app}/test-executions": {"post": op(
+        "Dry-run a job document: run it on an agent with every component a no-op",
+        "test-executions", {"201": answer("Created: the test execution (starting; failed at "
+                                          "once when no agent can run it)",
+                                          ref("TestExecution"), headers=LOCATION)},
+        ("400", "404", "413", "415"),
+        body=_document_body("A job document (JSON, EDN or Job XML by Content-Type), read and "
+                            "checked as `POST /{app}/jobs` does."),
+        description="Each step's batchlet or chunk becomes a no-op batchlet, listeners are "
+                    "dropped, a partition mapper becomes a one-partition plan, a decision "
+                    "decides the exit status of the element before it; transitions, flows "
+                    "and splits are kept. The test execution ends within `dryrun.timeout` "
+                    "seconds.")},
+    "/test-execution/{test_id:int}": {
+        "get": op("A test execution: status, agent, times, steps run, messages",
+                  "test-executions", {"200": answer("OK", ref("TestExecution"))}, ("404",)),
+        "delete": op("Delete a test execution", "test-executions", {"204": answer("Deleted")},
+                     ("404",))},
+}
+
 PATHS: dict[str, Any] = {**STATUS_PATHS, **APP_PATHS, **JOB_PATHS, **AGENT_PATHS,
-                         **SCHEDULE_PATHS, **CALENDAR_PATHS}
+                         **SCHEDULE_PATHS, **CALENDAR_PATHS, **DRY_RUN_PATHS}
 
 # What each path parameter is, by falcon's field name.
 PATH_PARAMETERS = {
@@ -246,4 +313,5 @@ PATH_PARAMETERS = {
     "app": "The application's name.", "job": "The job's name.",
     "execution_id": "The execution's id.", "instance_id": "The agent's instance id.",
     "kind": "`memory` or `cpu`.", "sha256": "The file's SHA-256, hex.",
+    "test_id": "The test execution's id.",
 }

@@ -80,11 +80,32 @@ ANSWERS: dict[str, Any] = {
     "Job": record({"job/name": STRING, "job/app": STRING, "job/restartable?": BOOLEAN,
                    "job/steps": STRINGS}),
     "NextExecution": record({"job-execution/start-time": TIME}),
-    "JobDetail": extended("Job", {
+    "TimeMonitor": record({
+        "time-monitor/duration": {"type": "integer", "minimum": 1, "description": "minutes"},
+        "time-monitor/action": {"enum": ["action/alert", "action/stop", "action/abandon"]},
+        "time-monitor/notification-type": TEXT}),
+    "StatusNotification": record({
+        "db/id": INTEGER, "status-notification/type": STRING,
+        "status-notification/batch-status": nullable(BATCH_STATUS),
+        "status-notification/exit-status": TEXT}),
+    "JobSettings": record({
+        "job/exclusive?": BOOLEAN, "job/time-monitor": nullable(ref("TimeMonitor")),
+        "job/status-notifications": {"type": "array", "items": ref("StatusNotification")}}),
+    "Delivery": record({
+        "delivery/id": INTEGER, "delivery/type": STRING,
+        "delivery/event": {"enum": ["status", "time-monitor", "alert"]},
+        "delivery/execution-id": nullable(INTEGER),
+        "delivery/state": {"enum": ["pending", "delivered", "failed"]},
+        "delivery/attempts": INTEGER, "delivery/last-error": TEXT,
+        "delivery/created-at": TIME, "delivery/next-attempt-at": MAYBE_TIME,
+        "delivery/delivered-at": MAYBE_TIME, "delivery/payload": {"type": "object"}},
+        description="One notification, and how sending it went."),
+    "DeliveryPage": page_of(ref("Delivery"), "Notifications, newest first."),
+    "JobDetail": {"allOf": [ref("Job"), ref("JobSettings"), record({
         "job/stats": ref("JobStats"), "job/latest-execution": nullable(ref("Execution")),
-        "job/exclusive?": BOOLEAN, "job/schedule": nullable(ref("Schedule")),
+        "job/schedule": nullable(ref("Schedule")),
         "job/next-execution": nullable(ref("NextExecution")),
-        "job/document": {"$ref": JOB_SCHEMA}}),
+        "job/document": {"$ref": JOB_SCHEMA}})]},
     "SavedJob": extended("JobDetail", {"job/warnings": STRINGS},
                          description="A registered or replaced job, with what looks wrong."),
     "JobListItem": extended("Job", {
@@ -94,15 +115,26 @@ ANSWERS: dict[str, Any] = {
         "job/executions": {"type": "array", "items": record(
             {"job-execution/batch-status": {"const": "batch-status/registered"},
              "job-execution/start-time": TIME})},
-        "job/exclusive?": BOOLEAN, "job/document": {"$ref": JOB_SCHEMA}},
+        "job/exclusive?": BOOLEAN, "job/document": {"$ref": JOB_SCHEMA},
+        "job/time-monitor": nullable(ref("TimeMonitor")),
+        "job/status-notifications": {"type": "array", "items": ref("StatusNotification")}},
         optional=("job/latest-execution", "job/next-execution", "job/schedule",
-                  "job/executions", "job/exclusive?", "job/document"),
+                  "job/executions", "job/exclusive?", "job/document", "job/time-monitor",
+                  "job/status-notifications"),
         description="The parts `with` asks for."),
     "JobPage": page_of(ref("JobListItem"), "Jobs, paged."),
     "ExportedJob": record({"job/name": STRING, "job/document": {"$ref": JOB_SCHEMA},
                            "job/exclusive?": BOOLEAN,
-                           "job/schedule": nullable(ref("ScheduleRequest"))},
-                          description="One job of `GET /{app}/jobs/download`."),
+                           "job/schedule": nullable(ref("ScheduleRequest")),
+                           "job/time-monitor": nullable(ref("TimeMonitor")),
+                           "job/status-notifications": {"type": "array", "items": record({
+                               "status-notification/type": STRING,
+                               "status-notification/batch-status": nullable(BATCH_STATUS),
+                               "status-notification/exit-status": TEXT})}},
+                          optional=("job/exclusive?", "job/schedule", "job/time-monitor",
+                                    "job/status-notifications"),
+                          description="One job of `GET /{app}/jobs/download` (a key left out "
+                                      "of an import leaves that setting as it is)."),
     "ImportResult": record({"created": STRINGS, "replaced": STRINGS}),
     "ExecutionAgent": record({"agent/instance-id": STRING, "agent/name": TEXT}),
     "Execution": record({
@@ -173,6 +205,21 @@ ANSWERS: dict[str, Any] = {
                         "calendar/weekly-holiday": {"type": "array", "items": BOOLEAN,
                                                     "minItems": 7, "maxItems": 7},
                         "calendar/day-start": {"type": "string", "pattern": "^\\d\\d:\\d\\d$"}}),
+    "TestExecution": record({
+        "test-execution/id": INTEGER, "test-execution/app": STRING,
+        "test-execution/job-name": STRING, "test-execution/batch-status": BATCH_STATUS,
+        "test-execution/exit-status": TEXT,
+        "test-execution/agent": nullable(ref("ExecutionAgent")),
+        "test-execution/create-time": TIME, "test-execution/start-time": MAYBE_TIME,
+        "test-execution/end-time": MAYBE_TIME,
+        "test-execution/step-executions": {"type": "array", "items": record({
+            "step-execution/step-name": STRING, "step-execution/batch-status": BATCH_STATUS,
+            "step-execution/exit-status": TEXT, "step-execution/start-time": MAYBE_TIME,
+            "step-execution/end-time": MAYBE_TIME}), "description": "the steps that ran"},
+        "test-execution/messages": STRINGS,
+        "test-execution/log-message": nullable(STRING),
+        "test-execution/log-exception": nullable(STRING)},
+        description="A dry run (the original's test-execution state map)."),
 }
 
 
@@ -220,6 +267,18 @@ REQUESTS: dict[str, Any] = {
     "JobParameters": {"type": "object", "description": "JSR-352 job parameters; numbers "
                                                        "and booleans become strings.",
                       "additionalProperties": {"type": ["string", "number", "boolean"]}},
+    "StatusNotificationRequest": {"type": "object", "required": ["status-notification/type"],
+                                  "properties": {
+                                      "status-notification/type": STRING,
+                                      "status-notification/batch-status": BATCH_STATUS,
+                                      "status-notification/exit-status": STRING}},
+    "TimeMonitorRequest": {"type": "object", "required": ["time-monitor/duration",
+                                                          "time-monitor/action"],
+                           "properties": {
+                               "time-monitor/duration": {"type": "integer", "minimum": 1},
+                               "time-monitor/action": {"enum": ["action/alert", "action/stop",
+                                                                "action/abandon"]},
+                               "time-monitor/notification-type": STRING}},
     "JobImport": {"type": "array", "items": {"anyOf": [ref("ExportedJob"),
                                                        {"$ref": JOB_SCHEMA}]},
                   "description": "What `GET /{app}/jobs/download` writes: all or none."},

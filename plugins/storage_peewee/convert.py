@@ -5,7 +5,8 @@ from typing import Any, Iterable
 
 from jsbus.jsl.codec import job_from_document, job_to_document
 from jsbus.model import (AgentInfo, Application, Calendar, Checkpoint, FireSlot, Job,
-                         JobDefinition, JobExecution, LogRecord, Schedule, StepExecution)
+                         JobDefinition, JobExecution, LogRecord, MonitorAction, Schedule,
+                         StepExecution, TimeMonitor)
 
 
 def definition_to_json(definition: JobDefinition) -> dict[str, Any]:
@@ -26,7 +27,21 @@ def to_application(row) -> Application:
 def to_job(row) -> Job:
     return Job(app=row.app, name=row.name, definition=definition_from_json(row.definition),
                created_at=row.created_at, updated_at=row.updated_at,
-               exclusive=bool(row.exclusive))
+               exclusive=bool(row.exclusive), time_monitor=to_monitor(row.time_monitor))
+
+
+def to_monitor(data) -> TimeMonitor | None:
+    if not data:
+        return None
+    return TimeMonitor(duration=int(data["duration"]), action=MonitorAction(data["action"]),
+                       notification_type=data.get("notification-type"))
+
+
+def monitor_to_json(monitor: TimeMonitor | None):
+    if monitor is None:
+        return None
+    return {"duration": monitor.duration, "action": monitor.action.value,
+            "notification-type": monitor.notification_type}
 
 
 def to_step(row) -> StepExecution:

@@ -13,7 +13,8 @@ from peewee import (AutoField, BigIntegerField, BooleanField, CharField, Databas
                     ForeignKeyField, IntegerField, Model, TextField)
 from playhouse.fields import EnumField
 
-from jsbus.model import AgentStatus, BatchStatus, MisfirePolicy, OverlapPolicy, SlotStatus
+from jsbus.model import (AgentStatus, BatchStatus, DeadlineState, DeliveryState, MisfirePolicy,
+                         OverlapPolicy, SlotStatus)
 
 from .fields import JSONField, UTCDateTimeField
 
@@ -35,6 +36,10 @@ class Models:
     AppRevision: type[Model]
     Artifact: type[Model]
     AgentStat: type[Model]
+    StatusNotification: type[Model]
+    ExecutionDeadline: type[Model]
+    NotificationDelivery: type[Model]
+    TestExecution: type[Model]
 
 
 def build_models(database: Database) -> Models:
@@ -78,6 +83,7 @@ def build_models(database: Database) -> Models:
         created_at = UTCDateTimeField()
         updated_at = UTCDateTimeField()
         exclusive = BooleanField(default=False)
+        time_monitor = JSONField(null=True)  # migration 0006
 
     class JobExecution(Base):
         id = AutoField()
@@ -184,5 +190,55 @@ def build_models(database: Database) -> Models:
         time = UTCDateTimeField()
         stats = JSONField()
 
+    class StatusNotification(Base):  # this and the next two: migration 0006
+        app = CharField()
+        job = CharField()
+        type = TextField()
+        batch_status = EnumField(BatchStatus, max_length=32, null=True)
+        exit_status = TextField(null=True)
+        created_at = UTCDateTimeField()
+
+    class ExecutionDeadline(Base):
+        execution_id = IntegerField(unique=True)
+        app = CharField()
+        job = CharField()
+        due_at = UTCDateTimeField()
+        monitor = JSONField()
+        state = EnumField(DeadlineState, max_length=16)
+        fired_at = UTCDateTimeField(null=True)
+
+    class NotificationDelivery(Base):
+        key = CharField(unique=True)
+        type = TextField()
+        event = CharField(max_length=16)
+        app = CharField()
+        job = CharField()
+        execution_id = IntegerField(null=True)
+        payload = JSONField()
+        state = EnumField(DeliveryState, max_length=16)
+        attempts = IntegerField(default=0)
+        next_attempt_at = UTCDateTimeField(null=True)
+        last_error = TextField(null=True)
+        created_at = UTCDateTimeField()
+        delivered_at = UTCDateTimeField(null=True)
+
+    class TestExecution(Base):  # migration 0007: dry runs (jsbus.dryrun)
+        app = CharField()
+        job = CharField()
+        document = JSONField()
+        batch_status = EnumField(BatchStatus, max_length=32)
+        agent_id = CharField(null=True)
+        agent_name = TextField(null=True)
+        exit_status = TextField(null=True)
+        steps = JSONField(default=list)
+        messages = JSONField(default=list)
+        exception = TextField(null=True)
+        created_at = UTCDateTimeField()
+        deadline = UTCDateTimeField()
+        start_time = UTCDateTimeField(null=True)
+        end_time = UTCDateTimeField(null=True)
+
     return Models(Application, Job, JobExecution, StepExecution, ExecutionLog, Agent, Checkpoint,
-                  Calendar, Schedule, FireSlot, AppRevision, Artifact, AgentStat)
+                  Calendar, Schedule, FireSlot, AppRevision, Artifact, AgentStat,
+                  StatusNotification, ExecutionDeadline, NotificationDelivery,
+                  TestExecution)

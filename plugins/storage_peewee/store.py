@@ -13,15 +13,18 @@ from jsbus.storage import LeaderLock, Storage
 
 from .applications import ApplicationRecords
 from .base import storage_errors
+from .dryruns import TestExecutionRecords
 from .connection import is_sqlite_url, sqlite_path
 from .convert import agent_columns, definition_to_json, to_agent, to_execution, to_job
 from .executions import ExecutionRecords
 from .lock import AdvisoryLeaderLock, FileLeaderLock
+from .notices import NoticeRecords
 from .schedules import ScheduleRecords
 from .steps import StepRecords
 
 
-class PeeweeStorage(ApplicationRecords, ExecutionRecords, StepRecords, ScheduleRecords, Storage):
+class PeeweeStorage(ApplicationRecords, ExecutionRecords, StepRecords, ScheduleRecords,
+                    NoticeRecords, TestExecutionRecords, Storage):
     """Storage on a database URL: ``PeeweeStorage("sqlite:////var/lib/jsbus/jsbus.db")``.
 
     ``clock`` stamps the rows the interface gives no time for (applications and jobs);
@@ -82,7 +85,7 @@ class PeeweeStorage(ApplicationRecords, ExecutionRecords, StepRecords, ScheduleR
         E = m.JobExecution
         with self.write_transaction():
             self.lock_job(app, name, to_delete=True)
-            for model in (m.Schedule, m.FireSlot):
+            for model in (m.Schedule, m.FireSlot, m.StatusNotification, m.NotificationDelivery):
                 model.delete().where((model.app == app) & (model.job == name)).execute()
             self._delete_executions(E.select(E.id).where((E.app == app) & (E.job == name)))
             m.Job.delete().where((m.Job.app == app) & (m.Job.name == name)).execute()
@@ -113,6 +116,8 @@ class PeeweeStorage(ApplicationRecords, ExecutionRecords, StepRecords, ScheduleR
             C.delete().where(C.instance.in_(chunk) | C.execution.in_(chunk)).execute()
             m.ExecutionLog.delete().where(m.ExecutionLog.execution.in_(chunk)).execute()
             m.StepExecution.delete().where(m.StepExecution.execution.in_(chunk)).execute()
+            for model in (m.ExecutionDeadline, m.NotificationDelivery):
+                model.delete().where(model.execution_id.in_(chunk)).execute()
             E.delete().where(E.id.in_(chunk)).execute()
         return len(ids)
 

@@ -10,6 +10,8 @@ from jsbus.config import Config
 from jsbus.errors import TransportError
 from jsbus.model import AgentInfo, StartCommand
 
+DRY_RUN_MARGIN = 10.0  # seconds a dry run's answer may take beyond the run's own timeout
+
 
 class AgentRefused(TransportError):
     """The agent answered, but not with a 2xx: ``status`` and its ``messages`` say why.
@@ -100,22 +102,34 @@ class HttpTransport(Transport):
         return self.send("POST", f"{url}/join", target=f"agent {address.instance_id} at {url}",
                          body={"bus-url": bus_url})
 
+    def dry_run(self, agent: AgentInfo, document: dict[str, Any],
+                timeout: float) -> dict[str, Any]:
+        """``POST /dry-runs``; waits ``timeout`` plus ``DRY_RUN_MARGIN`` seconds for the
+        answer (the agent kills the run after ``timeout``)."""
+        target, url = describe_agent(agent), f"{agent.url}/dry-runs"
+        return self.send("POST", url, target=target,
+                         body={"document": document, "timeout": timeout},
+                         wait=timeout + DRY_RUN_MARGIN)
+
     def close(self) -> None:
         self.client.close()
 
     # -- one exchange ----------------------------------------------------------------------------
-    def send(self, method: str, url: str, *, target: str,
-             body: dict[str, Any] | None = None) -> dict[str, Any]:
+    def send(self, method: str, url: str, *, target: str, body: dict[str, Any] | None = None,
+             wait: float | None = None) -> dict[str, Any]:
         """Send one command and return the agent's JSON answer (``{}`` when it has none).
 
-        ``target`` names the agent in error messages. Raises :class:`AgentBusy` on 503,
+        ``target`` names the agent in error messages; ``wait`` is how long to wait for the
+        answer when not the command timeout. Raises :class:`AgentBusy` on 503,
         :class:`AgentRefused` on any other non-2xx, ``TransportError`` when nothing answered.
         """
+        wait = self.timeout if wait is None else wait
         try:
-            response = self.client.request(method, url, json=body)
+            response = self.client.request(method, url, json=body,
+                                           timeout=httpx.Timeout(wait, connect=self.timeout))
         except httpx.TimeoutException:
             raise TransportError(f"{target}: no answer to {method} {url} within "
-                                 f"{self.timeout:g} s") from None
+                                 f"{wait:g} s") from None
         except httpx.HTTPError as exc:
             raise TransportError(f"{target}: {method} {url} failed: "
                                  f"{type(exc).__name__}: {exc}") from exc

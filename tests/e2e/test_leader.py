@@ -42,8 +42,9 @@ def test_second_bus_on_the_same_database_serves_the_api_only(tmp_path):
 def test_two_gunicorn_workers_make_one_dispatcher(tmp_path):
     bus, url = start_bus(tmp_path, extra=["--workers", "2"])
     try:
-        wait_until(lambda: "serves the API only" in bus.output(), 30,
-                   what="the second worker to start")
+        wait_until(lambda: "serves the API only" in bus.output()
+                   and "leader: this bus process" in bus.output(), 30,
+                   what="both workers to start")
         assert len(re.findall(r"leader: this bus process", bus.output())) == 1
         assert len(re.findall(r"serves the API only", bus.output())) == 1
     finally:

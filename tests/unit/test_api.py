@@ -218,3 +218,23 @@ def test_a_job_exports_as_json_edn_and_xml_and_imports_back(client, deployed):
         assert client.simulate_get(path).json == as_json.json
     refused = client.simulate_get(path, headers={"accept": "image/png"})
     assert refused.status_code == 406 and "application/xml" in messages(refused)
+
+
+def test_healthcheck_is_503_when_the_database_is_gone(bus, client, bus_config):
+    """A real failure: the SQLite file is overwritten with what is not a database (a fresh
+    connection, as a new API thread would open, cannot read it)."""
+    from pathlib import Path
+    path = Path(bus_config.get("bus.database").removeprefix("sqlite:///"))
+    bus.storage.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    path.write_bytes(b"not a database " * 512)
+    response = client.simulate_get("/healthcheck")
+    assert response.status_code == 503
+    assert response.json["status"] == "unavailable" and response.json["messages"]
+
+
+def test_stats_count_ready_agents_and_jobs(client, deployed):
+    assert client.simulate_get("/shop/stats").json == {"agents": 0, "jobs": 1}
+    missing = client.simulate_get("/nope/stats")
+    assert missing.status_code == 404 and "nope" in messages(missing)

@@ -31,7 +31,8 @@ from .conftest import T0, definition
 
 S = BatchStatus
 MIGRATIONS = [("0001_initial",), ("0002_instances_checkpoints",), ("0003_schedules",),
-              ("0004_revisions_artifacts",), ("0005_agent_blocks_and_stats",)]
+              ("0004_revisions_artifacts",), ("0005_agent_blocks_and_stats",),
+              ("0006_notifications_time_monitors",), ("0007_test_executions",)]
 
 
 def rich_definition(name="RICH"):
