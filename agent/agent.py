@@ -23,6 +23,7 @@ from jsagent.runtime import (ExecutionRuntime, PrestartWorkers, RunningCount, Sh
                              StartExecution, StartExecutions, StopExecution)
 from jsagent.server import AgentServer, create_app
 from jsagent.spec import WILDCARD_HOSTS, AgentDocument
+from jsagent.trust import AgentKeys, SigningClient
 from jsagent.stats import HostStats
 from jsagent.workerproc import PoolWorker, spawn_worker
 from jsagent.zygote_client import ZygoteClient
@@ -69,6 +70,9 @@ class Agent:
         self.config = config
         self.work_dir = work_dir(config)
         self.instance_id = instance_id(self.work_dir)
+        self.keys = AgentKeys(self.work_dir, self.instance_id, config.get("agent.join_token"),
+                              float(config.get("agent.signature_skew")))
+        os.environ.pop("JSAGENT_JOIN_TOKEN", None)  # not for the workers' job code
         self.name = config.get("agent.name") or socket.gethostname()
         self.capacity = capacity(config)
         self.idle = threading.Event()
@@ -88,22 +92,25 @@ class Agent:
         if zygote_enabled():  # its imports run while the rest starts
             self.zygote = ZygoteClient(cwd=str(self.work_dir)).start()
         self.artifacts = ArtifactCache(self.work_dir / "artifacts",
-                                       bus_client(ARTIFACT_TIMEOUT), lambda: self.reporter.bus_url)
+                                       SigningClient(bus_client(ARTIFACT_TIMEOUT), self.keys),
+                                       lambda: self.reporter.bus_url)
         self.reporter = EventReporter(self.instance_id, cfg.get("agent.bus"),
-                                      bus_client(self._timeout), cfg.get("agent.event_batch"))
+                                      SigningClient(bus_client(self._timeout), self.keys),
+                                      cfg.get("agent.event_batch"))
         self._runtime = ExecutionRuntime.start(
             self.reporter.emit, self.capacity, float(cfg.get("agent.stop_grace")),
             spawn=self._spawn, settings=pool_settings(cfg, self.capacity),
             handoff=float(cfg.get("agent.handoff")), idle=self.idle,
             work_dir=str(self.work_dir))
         host, port = split_bind(cfg.get("agent.bind"), DEFAULT_PORT)
-        self.server = AgentServer(create_app(self), host, port)
+        self.server = AgentServer(create_app(self, self.keys), host, port)
         self._document = AgentDocument(
             self.instance_id, self.name, cfg.get("agent.advertise_host"), host,
             self.server.port, self.capacity, self.running, lambda: self.reporter.bus_url,
             HostStats())
         self.heartbeat = Heartbeat(self.reporter, self._document.render,
-                                   bus_client(self._timeout), cfg.get("agent.heartbeat_interval"))
+                                   SigningClient(bus_client(self._timeout), self.keys),
+                                   cfg.get("agent.heartbeat_interval"), keys=self.keys)
         if self.zygote is not None and not self.zygote.wait_ready(ZYGOTE_READY_TIMEOUT):
             log.warning("the zygote is not ready; workers start as fresh processes until it is")
         self._runtime.tell(PrestartWorkers())

@@ -20,6 +20,7 @@ import httpx
 
 from jsbus.artifacts import parse_entry
 from jsbus.model import StartCommand
+from jsbus.private import private_dir
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
@@ -74,7 +75,7 @@ class ArtifactCache:
         bus = self.bus_url()
         if not bus:
             raise ArtifactUnavailable(f"artifact {sha256}: no bus to fetch it from")
-        target.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(target.parent)
         fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".fetch-")
         try:
             digest = hashlib.sha256()

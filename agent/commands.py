@@ -127,6 +127,7 @@ def parse_start_command(body: Any) -> StartCommand:
                         document=body["document"], parameters=parameters,
                         classpath=tuple(body.get("classpath") or ()),
                         restart=body.get("restart"),
+                        builtins=tuple(b for b in body.get("builtins") or () if isinstance(b, str)),
                         not_before=None if body.get("not-before") is None
                         else not_before_utc(body["not-before"]))
 
@@ -144,4 +145,7 @@ def command_json(command: StartCommand) -> bytes:
     not_before = getattr(command, "not_before", None)
     if not_before is not None:
         body["not-before"] = not_before
+    builtins = getattr(command, "builtins", ())
+    if builtins:
+        body["builtins"] = list(builtins)
     return json.dumps(body, separators=(",", ":"), default=str).encode()

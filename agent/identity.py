@@ -6,6 +6,7 @@ import uuid
 from pathlib import Path
 
 from jsbus.errors import ConfigurationError
+from jsbus.private import private_dir
 
 ID_FILE = "instance-id"
 
@@ -16,10 +17,10 @@ def instance_id(work_dir: Path, new_id=uuid.uuid4) -> str:
     The file is created with ``O_EXCL``, so two agents started at once on one work dir still
     end up with one id.
     """
-    work_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(work_dir)  # 0700: its keys, secrets and artifacts live there
     path = work_dir / ID_FILE
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return _read(path)
     with os.fdopen(fd, "w") as out:

@@ -131,8 +131,18 @@ class EventReporter:
             return False
         if answer.is_success:
             return True
-        log.warning("events to %s: HTTP %d (will retry)", url, answer.status_code)
+        log.warning("events to %s: HTTP %d%s (will retry)", url, answer.status_code,
+                    _reason(answer))
         return False
+
+
+def _reason(answer: httpx.Response) -> str:
+    """The bus's ``messages`` of a refusal (they never hold a secret), for the log."""
+    try:
+        messages = answer.json().get("messages")
+    except (ValueError, AttributeError):
+        return ""
+    return f" ({'; '.join(str(m) for m in messages)})" if isinstance(messages, list) else ""
 
 
 class Heartbeat:
@@ -141,8 +151,10 @@ class Heartbeat:
     A bus that answers with ``heartbeat-interval`` sets the interval from then on.
     """
 
-    def __init__(self, reporter: EventReporter, document, client: httpx.Client, interval: float):
+    def __init__(self, reporter: EventReporter, document, client: httpx.Client, interval: float,
+                 keys=None):
         self._reporter = reporter
+        self._keys = keys  # jsagent.trust.AgentKeys: enrollment fields and answers
         self._document = document
         self._client = client
         self.interval = float(interval)
@@ -174,17 +186,24 @@ class Heartbeat:
 
     def _send(self, url: str) -> None:
         try:
+            document = self._document()
+            if self._keys is not None:
+                document = {**document, **self._keys.heartbeat_fields()}
             answer = self._client.post(f"{url}/agent/{self._reporter.instance_id}/heartbeat",
-                                       json=self._document())
+                                       json=document)
         except httpx.HTTPError as exc:
             log.warning("heartbeat to %s: %s", url, exc)
             return
         if not answer.is_success:
-            log.warning("heartbeat to %s: HTTP %d", url, answer.status_code)
+            log.warning("heartbeat to %s: HTTP %d%s", url, answer.status_code,
+                        _reason(answer))
             return
         try:
-            interval = answer.json().get("heartbeat-interval")
+            body = answer.json()
+            interval = body.get("heartbeat-interval")
         except (ValueError, AttributeError):
-            interval = None
+            body, interval = None, None
+        if self._keys is not None and self._keys.accept(body):
+            self.beat_now()  # the first signed heartbeat completes the enrollment
         if isinstance(interval, (int, float)) and not isinstance(interval, bool) and interval > 0:
             self.interval = max(0.1, float(interval))

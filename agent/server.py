@@ -15,6 +15,8 @@ from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer,
 import falcon
 
 from jsagent.commands import parse_start_command
+from jsagent.trust import AgentKeys, NotEnrolled
+from jsbus.signing import SignatureError
 from jsbus.errors import ValidationError
 from jsbus.model import StartCommand
 
@@ -39,8 +41,9 @@ class AgentControl(Protocol):
 
 def read_json(req: falcon.Request) -> Any:
     """The request body as JSON; ``ValidationError`` if it is not JSON."""
+    raw = getattr(req.context, "raw_body", None)  # read by CommandGuard
     try:
-        return json.loads(req.bounded_stream.read() or b"null")
+        return json.loads((raw if raw is not None else req.bounded_stream.read()) or b"null")
     except ValueError as exc:
         raise ValidationError(f"the body is not valid JSON: {exc}") from None
 
@@ -153,9 +156,36 @@ def _error_body(req, resp, exc: falcon.HTTPError) -> None:
     resp.text = json.dumps({"messages": [message]})
 
 
-def create_app(agent: AgentControl) -> falcon.App:
-    """The WSGI app; every error answers ``{"messages": [...]}``."""
-    app = falcon.App()
+class CommandGuard:
+    """Every command must be signed by the bus this agent enrolled with (``jsagent.trust``):
+    an unsigned, stale, replayed or wrongly signed one is answered 401 and nothing runs.
+    Open: ``GET /healthcheck``, ``GET /spec``, and ``POST /join`` until the agent is enrolled
+    (it only names the bus to heartbeat to; an enrolled agent takes joins from its bus only)."""
+
+    OPEN = frozenset({("GET", "/healthcheck"), ("GET", "/spec")})
+
+    def __init__(self, keys: AgentKeys):
+        self.keys = keys
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if (req.method, req.path) in self.OPEN:
+            return
+        body = req.bounded_stream.read()
+        req.context.raw_body = body
+        if (req.method, req.path) == ("POST", "/join") and not self.keys.enrolled:
+            return
+        path = req.path + (f"?{req.query_string}" if req.query_string else "")
+        try:
+            self.keys.verify(req.headers, req.method, path, body)
+        except (NotEnrolled, SignatureError) as exc:
+            log.warning("refused %s %s from %s: %s", req.method, req.path, req.remote_addr, exc)
+            raise falcon.HTTPUnauthorized(title="Unauthorized", description=str(exc)) from None
+
+
+def create_app(agent: AgentControl, keys: AgentKeys) -> falcon.App:
+    """The WSGI app; every error answers ``{"messages": [...]}``; every command is checked by
+    ``CommandGuard``."""
+    app = falcon.App(middleware=[CommandGuard(keys)])
     executions = Executions(agent)
     app.add_route("/healthcheck", Healthcheck())
     app.add_route("/spec", Spec(agent))

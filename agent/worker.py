@@ -45,6 +45,7 @@ from jsagent.engine.checkpoint import AckBoard
 from jsagent.engine.context import WORKER_LOGGER, Execution
 from jsagent.engine.errors import exit_status_of
 from jsagent.engine.job import run_job
+from jsagent.engine.refs import enable_builtins
 from jsagent.events import execution_event, log_event
 
 
@@ -212,6 +213,7 @@ class WorkerRun:
         if self._prepared:
             return
         self._prepared = True
+        enable_builtins(self.command.get("builtins") or ())  # per execution: workers are reused
         self._classpath()
         try:  # fills the import system's caches of the path entries; imports nothing
             importlib.util.find_spec("jsagent_worker_no_such_module")

@@ -106,7 +106,8 @@ def run(mode: str, count: int, ahead: float, spread: float, work: Path) -> dict:
                                extra=["--capacity", str(count + 10)],
                                env=env)
     ids = itertools.count(1)
-    http = httpx.Client(base_url=url, timeout=60, trust_env=False)
+    bus.wait_enrolled()
+    http = httpx.Client(base_url=url, timeout=60, trust_env=False, auth=bus.auth())
     try:
         for _ in range(3):  # warm the agent up (not measured)
             eid = next(ids)

@@ -132,7 +132,8 @@ def measure(args: argparse.Namespace, work: Path) -> dict:
     env = {"JSAGENT_HEARTBEAT_INTERVAL": "5", **dict(item.split("=", 1) for item in args.env)}
     agent, url = start_agent(work, bus.url, name="bench-agent",
                              extra=["--capacity", str(args.capacity)], env=env)
-    http = httpx.Client(base_url=url, timeout=60, trust_env=False)
+    bus.wait_enrolled()
+    http = httpx.Client(base_url=url, timeout=60, trust_env=False, auth=bus.auth())
     feeder = Feeder(http, args.batch_size)
     feeder.batch = not args.no_batch
     ids = itertools.count(1)

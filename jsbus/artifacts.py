@@ -21,6 +21,7 @@ from packaging.version import InvalidVersion, Version
 
 from jsbus.errors import PayloadTooLarge, ValidationError
 from jsbus.model import Artifact
+from jsbus.private import private_dir
 
 KINDS = {".whl": "wheel", ".zip": "zip", ".jar": "jar"}
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -79,7 +80,7 @@ class ArtifactStore:
     def receive(self, filename: str | None, stream: BinaryIO) -> Artifact:
         """Read one upload to its end, check it, and keep it; the Artifact to record."""
         name = check_filename(filename)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_dir(self.directory)  # 0700; mkstemp makes the file 0600
         fd, temporary = tempfile.mkstemp(dir=self.directory, prefix=".upload-")
         try:
             digest, size = hashlib.sha256(), 0
@@ -95,7 +96,7 @@ class ArtifactStore:
             distribution, version = inspect_archive(Path(temporary), name, kind, self.limits)
             sha256 = digest.hexdigest()
             target = self.path(sha256, name)
-            target.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(target.parent)
             os.replace(temporary, target)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)

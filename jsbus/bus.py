@@ -18,12 +18,15 @@ from typing import Any
 import pykka
 
 from jsbus.actors.context import BusContext
+from jsbus.agentauth import AgentTrustKeeper, revoke_active
 from jsbus.actors.controlbus import ControlBus
 from jsbus import control as execution_control
 from jsbus.actors.messages import (AgentFound, AgentSeen, CalendarChanged, ExecutionChanged,
                                    GetJobActor, Restart, ScheduleChanged, StopExecution, Submit,
                                    Tick)
 from jsbus.artifacts import ArtifactStore, Limits
+from jsbus.auth.service import Auth
+from jsbus.components import require_builtins
 from jsbus.config import Config, artifact_dir, split_bind
 from jsbus.errors import AgentNotFound
 from jsbus.housekeeping import Housekeeper
@@ -31,6 +34,7 @@ from jsbus.model import AgentInfo, AgentStatus, JobExecution, utcnow
 from jsbus.notifications import DeliveryPump, NotificationMatcher
 from jsbus.plugins import PluginHost
 from jsbus.recorder import EventRecorder
+from jsbus.redact import redact_url
 from jsbus.timekeeper import TimeKeeper
 from jsbus.wire import Event
 
@@ -44,6 +48,7 @@ class Bus:
         self.plugins = plugins or PluginHost(config)
         self.storage = self.plugins.storage()
         self.recorder = EventRecorder(self.storage)
+        self.auth = Auth(config, self.storage)
         self.artifacts = ArtifactStore(artifact_dir(config), Limits.from_config(config))
         self.bound: tuple[str, int] = split_bind(config.get("bus.bind"), 45102)
         self.control: pykka.ActorRef | None = None
@@ -57,15 +62,20 @@ class Bus:
         self.plugins.pm.register(self.notifications, name="jsbus.notifications")
         self.timekeeper = TimeKeeper(self, self._wake_pump)
         self.started = threading.Event()
+        self.trust = AgentTrustKeeper(self)
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
         self.storage.open()
+        self.auth.bootstrap(self.config.get("bus.admin_password"))
+        self.trust.start()  # the bus id; agents.bootstrap_join_token (development)
         self.context = BusContext(
             config=self.config, plugins=self.plugins, storage=self.storage,
             transport=self.plugins.transport(),
             io=ThreadPoolExecutor(max_workers=8, thread_name_prefix="bus-io"),
             bus_url_for=self.url_for)
+        if hasattr(self.context.transport, "credentials"):  # commands to agents are signed
+            self.context.transport.credentials = self.trust.credentials
         self._lock = self.storage.leader_lock()
         self._housekeeper = Housekeeper()
         self._housekeeper.every(self.config.get("dispatch.interval"), self._tick)
@@ -75,7 +85,8 @@ class Bus:
         self.try_lead()
         if not self.is_leader:
             log.warning("another bus process holds the leader lock on %s: this one serves the "
-                        "API only and will take over if that one stops", self.storage.url)
+                        "API only and will take over if that one stops",
+                        redact_url(str(getattr(self.storage, "url", ""))))
         self._housekeeper.start()
         self.started.set()
 
@@ -84,7 +95,8 @@ class Bus:
             if self.control is not None or not self._lock.try_acquire():
                 return
             self.control = ControlBus.start(self.context)
-            log.info("leader: this bus process schedules and dispatches (%s)", self.storage.url)
+            log.info("leader: this bus process schedules and dispatches (%s)",
+                     redact_url(str(getattr(self.storage, "url", ""))))
             self._pump = DeliveryPump(self.config, self.storage, self.plugins.notifier()).start()
             if self.config.get("discovery.enabled"):
                 self._start_discovery()
@@ -147,6 +159,7 @@ class Bus:
     # -- what the API asks of the bus ---------------------------------------------------------
     def submit(self, app: str, job: str, parameters: dict[str, str]) -> JobExecution:
         """Create an execution (durable before this returns); the leader dispatches it."""
+        require_builtins(self.storage, app, job)  # 409 when its application disabled them
         if self.control is None:
             execution_control.check_exclusive(self.storage, app, job)
             return self.storage.create_execution(app, job, parameters, utcnow())
@@ -155,6 +168,7 @@ class Bus:
     def restart(self, app: str, job: str, execution_id: int,
                 parameters: dict[str, str]) -> JobExecution:
         """A new execution of the instance of ``execution_id`` (JSR-352 restart)."""
+        require_builtins(self.storage, app, job)
         if self.control is None:
             previous = self.storage.get_execution(execution_id, with_steps=False)
             execution_control.check_restart(self.storage, previous)
@@ -202,25 +216,40 @@ class Bus:
         if self.control is not None:
             self.control.tell(ExecutionChanged(execution, previous))
 
-    def record_heartbeat(self, agent: AgentInfo) -> dict[str, Any]:
+    def record_heartbeat(self, agent: AgentInfo, trusted: bool = True) -> dict[str, Any]:
+        """Store a heartbeat: a trusted (signed, enrolled) agent is ready, any other pending
+        (``jsbus.agentauth``)."""
         try:
             previous = self.storage.get_agent(agent.instance_id)
         except AgentNotFound:
             previous = None
-        stored = self.storage.save_agent(replace(agent, status=AgentStatus.READY))
-        if previous is None or previous.status is AgentStatus.LOST:
+        status = AgentStatus.READY if trusted else AgentStatus.PENDING
+        stored = self.storage.save_agent(replace(agent, status=status))
+        if not trusted:
+            if previous is not None and previous.status is AgentStatus.READY \
+                    and self.control is not None:
+                self.control.tell(AgentSeen(stored))
+            return {"heartbeat-interval": max(1.0, self.config.get("agents.lease") / 3),
+                    "lease": self.config.get("agents.lease"), "agent/status": status.value}
+        if previous is None or previous.status is not AgentStatus.READY:
             log.info("agent %s (%s) joined from %s:%s", stored.name, stored.instance_id,
                      stored.host, stored.port)
             self.plugins.notify("jsbus_agent_joined", agent=stored)
         if self.control is not None:
             self.control.tell(AgentSeen(stored))
         return {"heartbeat-interval": max(1.0, self.config.get("agents.lease") / 3),
-                "lease": self.config.get("agents.lease")}
+                "lease": self.config.get("agents.lease"), "agent/status": status.value}
 
     def record_events(self, agent_id: str, events: list[Event]) -> int:
         for execution, previous in self.recorder.apply(agent_id, events):
             self._changed(execution, previous)
         return len(events)
+
+    def agent_revoked(self, agent: AgentInfo) -> None:
+        """After ``trust.revoke``: its executions become unknown; the dispatcher forgets it."""
+        revoke_active(self, agent)
+        if self.control is not None:
+            self.control.tell(AgentSeen(agent))
 
     def set_agent_blocked(self, instance_id: str, blocked: bool) -> AgentInfo:
         """Block or unblock an agent. Stored, so the leader sees it at its next tick whichever

@@ -62,25 +62,59 @@ def _check_plugins(config) -> None:
 
 def _ensure_data_dir(config) -> None:
     from jsbus.config import data_dir, database_url
+    from jsbus.private import private_dir
+    from jsbus.redact import redact_url
     if not config.get("bus.database"):
-        data_dir(config).mkdir(parents=True, exist_ok=True)
-    logging.getLogger("jsbus").info("database %s", database_url(config))
+        private_dir(data_dir(config))  # 0700: the database and artifacts live there
+    logging.getLogger("jsbus").info("database %s", redact_url(database_url(config)))
+
+
+def bus_options(command):
+    """``--bus``, ``--user`` and ``--password`` of the commands that call a bus."""
+    command = click.option("--password", envvar="JSBUS_PASSWORD", show_envvar=True,
+                           help="the user's password (else the token jsbus login kept)")(command)
+    command = click.option("--user", envvar="JSBUS_USER", show_envvar=True, default="admin",
+                           show_default=True, help="who logs in")(command)
+    return click.option("--bus", "bus_url", envvar="JSBUS_BUS", show_envvar=True,
+                        default="http://127.0.0.1:45102", help="URL of the bus")(command)
+
+
+@main.command()
+@bus_options
+def login(bus_url, user, password) -> None:
+    """Log in to a bus and keep the token for the next commands."""
+    from jsbus.session import LoginError, login as log_in
+    password = password or click.prompt("password", hide_input=True)
+    try:
+        log_in(bus_url, user, password)
+    except LoginError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"logged in to {bus_url} as {user}")
 
 
 @main.command()
 @click.option("--bus", "bus_url", envvar="JSBUS_BUS", show_envvar=True,
               default="http://127.0.0.1:45102", help="URL of the bus")
+def logout(bus_url) -> None:
+    """Revoke and forget the token kept for a bus."""
+    from jsbus.session import logout as log_out
+    log_out(bus_url)
+
+
+@main.command()
+@bus_options
 @click.option("--param", "params", multiple=True, metavar="NAME=VALUE",
               help="a job parameter (repeatable)")
 @click.option("--timeout", type=float, default=3600.0, envvar="JSBUS_RUN_TIMEOUT",
               show_envvar=True, help="give up following after this many seconds")
 @click.argument("app")
 @click.argument("job")
-def run(bus_url, params, timeout, app, job) -> None:
+def run(bus_url, user, password, params, timeout, app, job) -> None:
     """Start JOB of APP now and follow it until it ends; exit 0 only if it completed."""
     import httpx
 
     from jsbus.follow import ApiError, run_job, status_name
+    from jsbus.session import LoginError, session
     parameters = {}
     for item in params:
         name, sep, value = item.partition("=")
@@ -89,8 +123,9 @@ def run(bus_url, params, timeout, app, job) -> None:
         parameters[name] = value
     console = Console(stderr=False)
     try:
-        execution = run_job(bus_url, app, job, parameters, console, timeout)
-    except ApiError as exc:
+        execution = run_job(session(bus_url, user, password), app, job, parameters, console,
+                            timeout)
+    except (ApiError, LoginError) as exc:
         raise click.ClickException(str(exc)) from None
     except httpx.HTTPError as exc:
         raise click.ClickException(f"cannot reach the bus at {bus_url}: {exc}") from None

@@ -14,10 +14,19 @@ from urllib.parse import unquote, urlparse
 
 from jsbus.artifacts import parse_entry
 from jsbus.backends import COMPONENT_KINDS, BatchComponent, ScanResult
+from jsbus.errors import Conflict, ValidationError
+from jsbus.jsl.model import Job
+from jsbus.jsl.validation import _artifacts
 from jsbus.model import Application
 
 log = logging.getLogger(__name__)
 BUILTIN_BATCHLETS = ("shell", "python-main", "java-main")
+# Built-ins that run any program: only in applications an admin enabled them for
+# (``PUT /app/{name}/builtins``, ``application/builtins``); the agent checks again.
+RESTRICTED_BUILTINS = ("shell", "java-main")
+_RESTRICTED_CLASSES = {"ShellBatchlet": "shell", "JavaMainBatchlet": "java-main"}
+_RESTRICTED_MODULES = {"jsagent.batchlets.shell": "shell",
+                       "jsagent.batchlets.java_main": "java-main"}
 CACHED_REVISIONS = 64
 
 _cache: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
@@ -87,3 +96,45 @@ def render(application: Application, results: list[ScanResult]) -> dict[str, Any
 def detail(component: BatchComponent) -> dict[str, str]:
     return {"kind": component.kind, "ref": component.ref, "class": component.class_name,
             "language": component.language, "entry": component.entry}
+
+
+def restricted_builtin(ref: str) -> str | None:
+    """The restricted built-in (``shell``, ``java-main``) that ``ref`` names, by its bare name
+    or as a class of ``jsagent.batchlets``; None for any other ref."""
+    if ref in RESTRICTED_BUILTINS:
+        return ref
+    module, _, attr = ref.partition(":") if ":" in ref else ref.rpartition(".")
+    if module in _RESTRICTED_MODULES:
+        return _RESTRICTED_MODULES[module]
+    if module.startswith("jsagent.batchlets"):
+        return _RESTRICTED_CLASSES.get(attr.rpartition(".")[2])
+    return None
+
+
+def restricted_uses(job: Job, enabled: tuple[str, ...] = ()) -> list[str]:
+    """A message for each ref of ``job`` naming a restricted built-in not in ``enabled``."""
+    found = []
+    for who, what, ref in _artifacts(job):
+        builtin = restricted_builtin(ref.ref) if ref is not None else None
+        if builtin is not None and builtin not in enabled:
+            found.append(f"{who}: {what} ref {ref.ref!r} is the built-in {builtin!r}, which "
+                         f"this application has not enabled (application/builtins; an admin "
+                         f"enables it with PUT /app/{{name}}/builtins)")
+    return found
+
+
+def check_builtins(job: Job, application: Application) -> None:
+    """ValidationError (400) when ``job`` uses a restricted built-in its application has not
+    enabled: at registration."""
+    messages = restricted_uses(job, application.builtins)
+    if messages:
+        raise ValidationError(messages)
+
+
+def require_builtins(storage, app: str, job: str) -> None:
+    """Conflict (409) when the job uses a restricted built-in its application has not enabled
+    (any more): at submission and restart."""
+    messages = restricted_uses(storage.get_job(app, job).definition,
+                               storage.get_application(app).builtins)
+    if messages:
+        raise Conflict(f"{app}/{job}: " + "; ".join(messages))

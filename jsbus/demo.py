@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 import tempfile
 from importlib import resources
@@ -25,11 +26,12 @@ def run_demo(console: Console, keep: bool = False) -> int:
     bus = agent = None
     try:
         console.print(f"[bold]jsbus demo[/] in {workdir}")
-        bus, url = start_bus(workdir)
+        password = secrets.token_urlsafe(16)
+        bus, url = start_bus(workdir, env={"JSBUS_ADMIN_PASSWORD": password})
         console.print(f"bus      {url} (SQLite {workdir / 'jsbus.db'})")
         agent, agent_url = start_agent(workdir, url, name="demo-agent")
         console.print(f"agent    {agent_url}")
-        return _scenario(console, url)
+        return _scenario(console, url, password)
     except (ApiError, RuntimeError, TimeoutError, httpx.HTTPError) as exc:
         console.print(f"[red]demo failed:[/] {exc}")
         return 1
@@ -41,10 +43,13 @@ def run_demo(console: Console, keep: bool = False) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _scenario(console: Console, url: str) -> int:
+def _scenario(console: Console, url: str, password: str) -> int:
     source = example_dir()
     document = json.loads((source / "job.json").read_text())
-    with httpx.Client(base_url=url, timeout=10.0) as client:
+    token = check(httpx.post(f"{url}/auth", timeout=10.0,
+                             json={"user/id": "admin", "user/password": password}))["token"]
+    with httpx.Client(base_url=url, timeout=10.0,
+                      headers={"Authorization": f"Token {token}"}) as client:
         wait_until(lambda: check(client.get("/agents")), 30, what="the agent to join")
         check(client.post("/apps", json={"name": APP, "description": "jsbus example application",
                                          "classpath": [source.as_uri()]}))

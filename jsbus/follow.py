@@ -72,9 +72,9 @@ def follow(client: httpx.Client, location: str, console: Console, timeout: float
     return execution
 
 
-def run_job(bus_url: str, app: str, job: str, parameters: dict[str, str], console: Console,
-            timeout: float) -> dict:
-    with httpx.Client(base_url=bus_url, timeout=10.0) as client:
+def run_job(client: httpx.Client, app: str, job: str, parameters: dict[str, str],
+            console: Console, timeout: float) -> dict:
+    with client:
         created = client.post(f"/{app}/job/{job}/executions", json=parameters)
         check(created)
         return follow(client, created.headers["location"], console, timeout)

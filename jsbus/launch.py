@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -15,6 +16,21 @@ from pathlib import Path
 import httpx
 
 LISTENING = re.compile(r"listening on (http://\S+)")
+JOIN_TOKEN_FILE = "dev-join-token"
+
+
+def dev_join_token(workdir: Path) -> str:
+    """FOR DEVELOPMENT: the join token that the bus and the agents started in ``workdir`` share
+    (``agents.bootstrap_join_token`` on the bus, ``agent.join_token`` on the agent), random,
+    kept in ``<workdir>/dev-join-token`` (0600) so that every launcher of one workdir agrees."""
+    path = Path(workdir) / JOIN_TOKEN_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -88,8 +104,12 @@ def http_ok(url: str) -> bool:
 
 def start_bus(workdir: Path, *, port: int | None = None, database: str | None = None,
               discovery: bool = False, extra: list[str] = (), env: dict | None = None,
-              timeout: float = 30.0) -> tuple[Process, str]:
+              timeout: float = 30.0, join_token: bool = True) -> tuple[Process, str]:
+    """A ``jsbus serve``; ``join_token``: it accepts ``dev_join_token(workdir)`` (agents
+    started by ``start_agent`` in the same workdir enroll without approval)."""
     port = port or free_port()
+    if join_token:
+        env = {"JSBUS_AGENTS_BOOTSTRAP_JOIN_TOKEN": dev_join_token(workdir), **(env or {})}
     database = database or f"sqlite:///{workdir / 'jsbus.db'}"
     argv = [sys.executable, "-m", "jsbus", "serve", "--bind", f"127.0.0.1:{port}",
             "--database", database, *([] if discovery else ["--no-discovery"]), *extra]
@@ -108,7 +128,11 @@ def start_bus(workdir: Path, *, port: int | None = None, database: str | None = 
 
 def start_agent(workdir: Path, bus_url: str | None, *, name: str = "agent-1",
                 discovery: bool = False, extra: list[str] = (), env: dict | None = None,
-                timeout: float = 30.0) -> tuple[Process, str]:
+                timeout: float = 30.0, join_token: bool = True) -> tuple[Process, str]:
+    """A ``jsagent``; ``join_token``: it presents ``dev_join_token(workdir)`` (False: it stays
+    pending until approved)."""
+    if join_token:
+        env = {"JSAGENT_JOIN_TOKEN": dev_join_token(workdir), **(env or {})}
     agent_dir = workdir / name
     agent_dir.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "jsagent.cli", "--bind", "127.0.0.1:0", "--name", name,

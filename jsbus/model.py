@@ -84,8 +84,10 @@ STEP_TRANSITIONS: dict[BatchStatus, frozenset[BatchStatus]] = {
 
 
 class AgentStatus(str, enum.Enum):
-    READY = "ready"
-    LOST = "lost"
+    READY = "ready"  # enrolled and heartbeating within its lease: may get work
+    LOST = "lost"  # enrolled, but missed its lease
+    PENDING = "pending"  # not (yet) trusted: waits for approval or a join token; gets no work
+    REVOKED = "revoked"  # trust withdrawn (DELETE /agent/{id}): refused, gets no work
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,9 @@ class Application:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     revision: int = 0
+    # The restricted built-in batchlets ("shell", "java-main") an admin enabled for this
+    # application (PUT /app/{name}/builtins); none by default. Not part of a revision.
+    builtins: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -242,6 +247,7 @@ class StartCommand:
     classpath: tuple[str, ...]
     restart: dict[str, Any] | None = None  # docs/protocol.md: what a restart resumes from
     not_before: str | None = None  # RFC 3339: the worker starts the job at this time, not before
+    builtins: tuple[str, ...] = ()  # the restricted built-ins its application enabled
 
 
 class MisfirePolicy(str, enum.Enum):
@@ -328,3 +334,35 @@ class TestExecution:
     steps: list[dict[str, Any]] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
     exception: str | None = None
+
+
+@dataclass(frozen=True)
+class AgentTrust:
+    """What the bus knows to trust an agent (``jsbus.agentauth``).
+
+    ``state``: ``pending`` (a public key, no secret), ``approved`` (a secret, not yet used by
+    the agent: delivered sealed to ``public_key`` in heartbeat answers), ``enrolled`` (the agent
+    signed a message with it) or ``revoked`` (no secret). ``candidate_key``: another public key
+    offered for an enrolled instance id (an agent that lost its secret), waiting for approval.
+    ``secret`` never leaves the bus except sealed to the agent."""
+
+    instance_id: str
+    state: str
+    public_key: str | None = None
+    secret: bytes | None = field(default=None, repr=False)
+    candidate_key: str | None = None
+    via: str = ""
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class JoinToken:
+    """A join token as stored: only the hash of the token itself."""
+
+    id: int
+    token_hash: str = field(repr=False)
+    created_at: datetime
+    expires_at: datetime
+    single_use: bool
+    used_at: datetime | None = None
+    note: str = ""

@@ -43,12 +43,13 @@ class Repl:
         from jsbus.bus import Bus
         from jsbus.config import load_bus_config
         from jsbus.devserver import BackgroundServer
-        from jsbus.launch import start_agent
+        from jsbus.launch import dev_join_token, start_agent
         workdir = Path(tempfile.mkdtemp(prefix="jsbus-repl-"))
         server = BackgroundServer("127.0.0.1", port)
         config = load_bus_config().with_overrides({
             "bus.bind": f"127.0.0.1:{server.port}",
-            "bus.database": f"sqlite:///{workdir / 'repl.db'}", "discovery.enabled": False})
+            "bus.database": f"sqlite:///{workdir / 'repl.db'}", "discovery.enabled": False,
+            "agents.bootstrap_join_token": dev_join_token(workdir)})  # the local agent's
         bus = Bus(config)
         bus.start()
         server.start(create_app(bus))

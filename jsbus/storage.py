@@ -16,11 +16,13 @@ from datetime import datetime
 from typing import Any, ContextManager, Iterable, Sequence
 
 from jsbus.errors import ExecutionNotFound
-from jsbus.storage_notices import NoticeStorage
 from jsbus.model import (ACTIVE_STATUSES, AgentInfo, Application, Artifact, BatchStatus,
                          Calendar, Checkpoint, FireSlot, Job, JobDefinition, JobExecution,
-                         JobStats, LogRecord, Schedule, SlotStatus, StepExecution,
-                         TestExecution)
+                         JobStats, LogRecord, Schedule, SlotStatus, StepExecution)
+from jsbus.storage_dryruns import TestExecutionStorage
+from jsbus.storage_notices import NoticeStorage
+from jsbus.storage_trust import AgentTrustStorage
+from jsbus.storage_users import UserStorage
 
 
 class LeaderLock(abc.ABC):
@@ -39,7 +41,8 @@ class LeaderLock(abc.ABC):
     def held(self) -> bool: ...
 
 
-class Storage(NoticeStorage, abc.ABC):
+class Storage(NoticeStorage, UserStorage, TestExecutionStorage, AgentTrustStorage,
+              abc.ABC):
     """Everything the bus keeps. Lookups of a missing row raise a ``NotFound`` subclass."""
 
     url: str = ""
@@ -350,38 +353,7 @@ class Storage(NoticeStorage, abc.ABC):
                    limit: int = 20) -> tuple[list[FireSlot], int]:
         """Newest slot first, and the total count."""
 
-    # -- test executions (dry runs, ``jsbus.dryrun``) ------------------------------------------
     @abc.abstractmethod
-    def create_test_execution(self, app: str, job: str, document: dict[str, Any],
-                              now: datetime, deadline: datetime) -> TestExecution:
-        """A new ``TestExecution`` of ``document`` (``starting``); ids grow from
-        1. The application must exist (``ApplicationNotFound``)."""
-
-    @abc.abstractmethod
-    def get_test_execution(self, test_id: int) -> TestExecution:
-        """The ``TestExecution``; ``TestExecutionNotFound``
-        for an unknown id."""
-
-    @abc.abstractmethod
-    def start_test_execution(self, test_id: int, agent_id: str, agent_name: str,
-                             now: datetime) -> bool:
-        """``starting`` -> ``started`` on that agent; False when it is not ``starting`` (or
-        gone)."""
-
-    @abc.abstractmethod
-    def finish_test_execution(self, test_id: int, status: BatchStatus, now: datetime, *,
-                              exit_status: str | None = None,
-                              steps: list[dict[str, Any]] | None = None,
-                              messages: list[str] | None = None,
-                              exception: str | None = None) -> bool:
-        """Move an unfinished test execution to ``status`` (final) with its outcome; False
-        when it had ended already (or is gone)."""
-
-    @abc.abstractmethod
-    def expire_test_executions(self, now: datetime, message: str) -> int:
-        """Fail, with ``message``, every unfinished test execution whose deadline is before
-        ``now``; how many."""
-
-    @abc.abstractmethod
-    def delete_test_execution(self, test_id: int) -> None:
-        """``TestExecutionNotFound`` for an unknown id."""
+    def set_application_builtins(self, name: str, builtins: tuple[str, ...]) -> Application:
+        """Enable exactly ``builtins`` (the restricted built-in batchlets, ``shell`` and
+        ``java-main``) for the application, kept across deploys; ``ApplicationNotFound``."""

@@ -1,12 +1,26 @@
 """Shared fixtures: real SQLite files in a temp dir, a real Bus, real HTTP through falcon."""
 from __future__ import annotations
 
+import os
+import tempfile
+
 import falcon.testing
 import pytest
 
 from jsbus.api.app import create_app
 from jsbus.bus import Bus
 from jsbus.config import load_bus_config
+
+from tests.e2e.api import ADMIN_PASSWORD  # one admin password for in-process and real buses
+
+# Every bus process the tests start makes its admin with this password (fast hashes), and
+# the `jsbus` command lines they run log in with it.
+os.environ.setdefault("JSBUS_ADMIN_PASSWORD", ADMIN_PASSWORD)
+os.environ.setdefault("JSBUS_PASSWORD_COST", "10")
+os.environ.setdefault("JSBUS_USER", "admin")
+os.environ.setdefault("JSBUS_PASSWORD", ADMIN_PASSWORD)
+# ... and keep their tokens here, not in the home directory of whoever runs the tests.
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="jsbus-e2e-config-")
 
 
 @pytest.fixture
@@ -16,6 +30,8 @@ def bus_config(tmp_path):
         "bus.data_dir": str(tmp_path),
         "discovery.enabled": False,
         "dispatch.interval": 0.2,
+        "bus.admin_password": ADMIN_PASSWORD,
+        "bus.password_cost": 10,  # fast hashes for tests; the default is 16
     })
 
 
@@ -27,8 +43,19 @@ def bus(bus_config):
     instance.stop()
 
 
+def admin_headers(bus) -> dict[str, str]:
+    """An ``Authorization`` header of the admin, who has every permission."""
+    return {"Authorization": f"Token {bus.auth.issue(bus.storage.get_user('admin'))}"}
+
+
 @pytest.fixture
 def client(bus):
+    """The API as the admin (``anonymous`` is the same API without credentials)."""
+    return falcon.testing.TestClient(create_app(bus), headers=admin_headers(bus))
+
+
+@pytest.fixture
+def anonymous(bus):
     return falcon.testing.TestClient(create_app(bus))
 
 

@@ -42,6 +42,7 @@ class JavaMainBatchlet(SubprocessBatchlet):
     """
 
     label = "java-main"
+    jsagent_restricted = "java-main"  # runs only where its application enabled it
     logger = logging.getLogger(__name__)
 
     main_class: str | None = None

@@ -57,6 +57,7 @@ class ShellBatchlet(SubprocessBatchlet):
     """
 
     label = "shell"
+    jsagent_restricted = "shell"  # runs only where its application enabled it
     logger = logging.getLogger(__name__)
 
     command: str | None = None

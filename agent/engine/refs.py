@@ -18,6 +18,30 @@ from jsbus.jsl.model import Ref
 
 log = logging.getLogger("jsagent.worker")
 _BUILTINS_LOADED = False
+# The restricted built-ins (``shell``, ``java-main``: classes with ``jsagent_restricted``) the
+# running execution's application enabled: its start command's ``builtins``. None enabled until
+# a worker says so (``enable_builtins``), whatever the ref names them by.
+_ENABLED: frozenset[str] = frozenset()
+
+
+class BuiltinNotEnabled(PermissionError):
+    """A ref to a restricted built-in batchlet its application has not enabled."""
+
+
+def enable_builtins(names) -> None:
+    """Allow exactly ``names`` of the restricted built-ins (the start command's ``builtins``)."""
+    global _ENABLED
+    _ENABLED = frozenset(str(name) for name in names or ())
+
+
+def check_restricted(target: Any, ref: str, kind: str) -> None:
+    """BuiltinNotEnabled when ``target`` is a restricted built-in that is not enabled."""
+    restricted = getattr(target, "jsagent_restricted", None)
+    if isinstance(restricted, str) and restricted not in _ENABLED:
+        raise BuiltinNotEnabled(
+            f"{kind} ref {ref!r} is the built-in {restricted!r}, which this execution's "
+            f"application has not enabled (an admin enables it with PUT /app/{{name}}/builtins)"
+            f": not run")
 
 
 def _load_builtins() -> None:
@@ -85,6 +109,7 @@ def build(ref: Ref, kind: str, substitution: Substitution, job_context: JobConte
     scope (the artifact's own properties come first in ``jobProperties`` lookups)."""
     name = substitution(ref.ref) or ""
     target = resolve_ref(name, kind)
+    check_restricted(target, name, kind)
     artifact = target() if callable(target) else target
     properties = substitution.properties(ref.properties)
     return inject(artifact, properties, job_context, step_context)

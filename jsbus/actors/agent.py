@@ -87,11 +87,11 @@ class AgentActor(SafeActor):
         if key not in documents:
             job = storage.get_job(execution.app, execution.job)
             app = storage.get_application(execution.app, execution.revision)
-            documents[key] = (job_to_document(job.definition), app.classpath)
-        document, classpath = documents[key]
+            documents[key] = (job_to_document(job.definition), app.classpath, app.builtins)
+        document, classpath, builtins = documents[key]
         return StartCommand(execution_id=execution.id, app=execution.app, job=execution.job,
                             document=document, parameters=dict(execution.job_parameters),
-                            classpath=classpath,
+                            classpath=classpath, builtins=tuple(builtins),
                             restart=restart_data(storage, execution),
                             not_before=(rfc3339(execution.not_before)
                                         if execution.not_before else None))

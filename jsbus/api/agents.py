@@ -8,8 +8,9 @@ from typing import Any
 
 import falcon
 
+from jsbus.agentauth import NotSigned, parse_public_key
 from jsbus.api import render
-from jsbus.api.media import read_object
+from jsbus.api.media import loads_json, read_body, require_type
 from jsbus.errors import StorageError, ValidationError
 from jsbus.model import AgentInfo, utcnow
 from jsbus.wire import agent_from_document, parse_events, parse_time
@@ -68,7 +69,14 @@ class AgentResource:
         agent = storage.get_agent(instance_id)
         recent = storage.agent_executions(instance_id, 20)
         resp.media = {**render.agent(agent),
+                      "agent/enrollment": self.bus.trust.state(instance_id),
                       "agent/executions": [render.execution(e) for e in recent]}
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, instance_id: str) -> None:
+        """Revoke the agent: no more work, its heartbeats and events get 403, its secret is
+        deleted. The agent stays listed, ``revoked``."""
+        agent = self.bus.trust.revoke(instance_id)
+        resp.media = {**render.agent(agent), "agent/enrollment": self.bus.trust.state(instance_id)}
 
 
 class AgentBlockResource:
@@ -116,10 +124,20 @@ class HeartbeatResource:
         self.bus = bus
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, instance_id: str) -> None:
-        body = read_object(req, self.bus.config.get("bus.max_body_bytes"))
+        raw, body = read_signed_object(req, self.bus.config.get("bus.max_body_bytes"))
+        public_key = parse_public_key(body.get("agent/public-key"))
+        try:
+            trusted = self.bus.trust.check(req, instance_id, raw)
+        except NotSigned as exc:
+            self.bus.trust.refused_key(instance_id, public_key)
+            raise unauthorized(exc) from None
         agent = agent_from_document(instance_id, body, utcnow())
-        resp.media = self.bus.record_heartbeat(agent)
-        self._record_sample(agent)
+        enrollment = {} if trusted else self.bus.trust.unsigned_heartbeat(
+            instance_id, public_key, body.get("agent/join-token"))
+        resp.media = {**self.bus.record_heartbeat(agent, trusted=trusted is not None),
+                      **enrollment}
+        if trusted is not None:  # an agent nobody trusts does not grow the monitor's history
+            self._record_sample(agent)
 
     def _record_sample(self, agent: AgentInfo) -> None:
         """Keep the heartbeat's figures (every ``monitor.interval`` seconds at most). The
@@ -145,6 +163,28 @@ class EventsResource:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, instance_id: str) -> None:
         # Event batches may be larger than user documents: allow 8x the body limit.
-        body = read_object(req, 8 * self.bus.config.get("bus.max_body_bytes"))
+        raw, body = read_signed_object(req, 8 * self.bus.config.get("bus.max_body_bytes"))
+        try:
+            trusted = self.bus.trust.check(req, instance_id, raw)
+        except NotSigned as exc:
+            raise unauthorized(exc) from None
+        if trusted is None:  # before any lookup: an unsigned request learns nothing
+            raise unauthorized(f"agent {instance_id} is not enrolled: its events must be signed")
         self.bus.storage.get_agent(instance_id)
         resp.media = {"applied": self.bus.record_events(instance_id, parse_events(body))}
+
+
+def read_signed_object(req: falcon.Request, limit: int) -> tuple[bytes, dict[str, Any]]:
+    """The raw JSON body (what a signature covers) and the object it holds."""
+    require_type(req, ("application/json",))
+    raw = read_body(req, limit)
+    body = loads_json(raw)
+    if not isinstance(body, dict):
+        raise falcon.HTTPBadRequest(title="Bad request", description="the body must be a JSON "
+                                                                     "object")
+    return raw, body
+
+
+def unauthorized(reason: object) -> falcon.HTTPUnauthorized:
+    return falcon.HTTPUnauthorized(title="Unauthorized", description=str(reason))
+

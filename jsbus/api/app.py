@@ -3,14 +3,18 @@ from __future__ import annotations
 
 import falcon
 
+from jsbus.agentauth import install as install_agent_trust
 from jsbus.api import errors
 from jsbus.api.agents import (AgentBlockResource, AgentMonitorResource, AgentResource,
                               AgentsResource, EventsResource, HeartbeatResource)
-from jsbus.api.apps import AppResource, AppsResource
+from jsbus.api.auth import AccountResource, AuthResource, UserResource, UsersResource
+from jsbus.auth.middleware import AuthMiddleware
+from jsbus.api.apps import AppBuiltinsResource, AppResource, AppsResource
 from jsbus.api.convert import ConvertResource
 from jsbus.api.cors import install as install_cors
 from jsbus.api.dryrun import install as install_dryrun
 from jsbus.api.edn_media import install as install_edn
+from jsbus.api.media import LimitsMiddleware
 from jsbus.api.openapi import install as install_openapi
 from jsbus.api.components import ArtifactResource, BatchComponentsResource
 from jsbus.api.calendars import CalendarResource, CalendarsResource
@@ -28,11 +32,20 @@ def create_app(bus) -> falcon.App:
     app = falcon.App()
     app.req_options.strip_url_path_trailing_slash = True
     errors.install(app)
+    app.add_middleware(LimitsMiddleware(bus.config))  # [limits] for every body and query
+    app.add_middleware(AuthMiddleware(bus.auth, list(bus.config.get("bus.cors_origins"))))
     app.add_route("/version", VersionResource())
     app.add_route("/healthcheck", HealthResource(bus))
+    app.add_route("/auth", AuthResource(bus))
+    app.add_route("/account", AccountResource(bus))
+    users = UsersResource(bus)
+    app.add_route("/users", users)
+    app.add_route("/user", users, suffix="new")
+    app.add_route("/user/{user_id}", UserResource(bus))
     app.add_route("/schemas/job.json", JobSchemaResource())
     app.add_route("/apps", AppsResource(bus))
     app.add_route("/app/{name}", AppResource(bus))
+    app.add_route("/app/{name}/builtins", AppBuiltinsResource(bus))
     app.add_route("/artifacts/{sha256}", ArtifactResource(bus))
     app.add_route("/{app}/batch-components", BatchComponentsResource(bus))
     app.add_route("/agents", AgentsResource(bus))
@@ -63,6 +76,7 @@ def create_app(bus) -> falcon.App:
     app.add_route("/{app}/job/{job}/execution/{execution_id:int}/{command}",
                   ExecutionCommandResource(bus))
     install_dryrun(app, bus)
+    install_agent_trust(app, bus)
     install_openapi(app)  # last but one: it describes every route above
     install_edn(app)  # JSON by default, EDN by Content-Type and Accept
     install_cors(app, list(bus.config.get("bus.cors_origins")))

@@ -6,9 +6,12 @@ from urllib.parse import unquote, urlparse
 
 import falcon
 
-from jsbus.api.media import read_object
+from jsbus.auth.permissions import Rule, allowed
+
+from jsbus.api.media import read_json, read_object
 from jsbus.artifacts import parse_entry
 from jsbus.api import render
+from jsbus.components import RESTRICTED_BUILTINS
 from jsbus.errors import ApplicationNotFound, ValidationError
 from jsbus.jsl import JOB_ID_PATTERN
 from jsbus.model import Application
@@ -74,6 +77,9 @@ def application_from_body(body: dict, allowed_roots: list[str] = (),
         messages.append(f"name {name!r} is reserved by the API")
     if not isinstance(description, str):
         messages.append("description must be a string")
+    if _field(body, "builtins", "application/builtins") is not None:
+        messages.append("application/builtins is set with PUT /app/{name}/builtins (admins "
+                        "only), not with a deploy")
     entries = []
     if classpath is None:
         messages.append("classpath must be present")
@@ -91,12 +97,38 @@ def application_from_body(body: dict, allowed_roots: list[str] = (),
     return Application(name=name, description=description, classpath=tuple(entries))
 
 
+def app_view(app: Application) -> dict:
+    """``render.application`` and the restricted built-ins the application enabled."""
+    return dict(render.application(app), **{"application/builtins": list(app.builtins)})
+
+
+def builtins_from_body(body) -> tuple[str, ...]:
+    """``{"application/builtins": ["shell", "java-main"]}`` (or a bare list): the restricted
+    built-in batchlets to enable; ValidationError names what is wrong."""
+    names = _field(body, "builtins", "application/builtins") if isinstance(body, dict) else body
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValidationError("application/builtins must be a list of names "
+                              f"({', '.join(RESTRICTED_BUILTINS)})")
+    unknown = [n for n in names if n not in RESTRICTED_BUILTINS]
+    if unknown:
+        raise ValidationError(f"application/builtins: {', '.join(map(repr, unknown))} "
+                              f"not one of {', '.join(RESTRICTED_BUILTINS)} (the other "
+                              f"built-ins need no setting)")
+    return tuple(sorted(set(names)))
+
+
+READ = Rule("read-job", "app")
+
+
 class AppsResource:
     def __init__(self, bus):
         self.bus = bus
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = [render.application(app) for app in self.bus.storage.list_applications()]
+        """The applications whose jobs the user may read."""
+        user = getattr(req.context, "user", None)
+        resp.media = [app_view(app) for app in self.bus.storage.list_applications()
+                      if user is None or allowed(user.memberships, READ, app.name)]
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         storage = self.bus.storage
@@ -111,7 +143,7 @@ class AppsResource:
         saved = self.bus.storage.save_application(app)
         resp.status = falcon.HTTP_201 if created else falcon.HTTP_200
         resp.location = f"/{saved.name}/jobs"
-        resp.media = render.application(saved)
+        resp.media = app_view(saved)
 
 
 class AppResource:
@@ -121,7 +153,7 @@ class AppResource:
         self.bus = bus
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        resp.media = render.application(self.bus.storage.get_application(name))
+        resp.media = app_view(self.bus.storage.get_application(name))
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
         cascade = req.get_param_as_bool("cascade", default=False)
@@ -129,3 +161,21 @@ class AppResource:
         for job in jobs:
             self.bus.schedule_changed(name, job)
         resp.media = {"application/name": name, "deleted-jobs": jobs}
+
+
+class AppBuiltinsResource:
+    """``GET``/``PUT /app/{name}/builtins``: the restricted built-in batchlets (``shell``,
+    ``java-main``) the application's jobs may use; ``PUT`` is for admins (``manage-apps``).
+    Kept across deploys; none by default."""
+
+    def __init__(self, bus):
+        self.bus = bus
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        app = self.bus.storage.get_application(name)
+        resp.media = {"application/name": app.name, "application/builtins": list(app.builtins)}
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
+        body = read_json(req, self.bus.config.get("bus.max_body_bytes"))
+        app = self.bus.storage.set_application_builtins(name, builtins_from_body(body))
+        resp.media = app_view(app)

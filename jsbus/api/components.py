@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import falcon
 
+from jsbus.agentauth import NotSigned
+
 from jsbus.api import render
 from jsbus.artifacts import merge_classpath
 from jsbus.components import components_of
@@ -68,6 +70,14 @@ class ArtifactResource:
         self.bus = bus
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, sha256: str) -> None:
+        """For enrolled agents only: the request must carry a valid signature."""
+        try:
+            trust = self.bus.trust.check(req, req.get_header("X-Jsbus-Agent") or "", b"")
+        except NotSigned as exc:
+            raise falcon.HTTPUnauthorized(description=str(exc)) from None
+        if trust is None:
+            raise falcon.HTTPUnauthorized(description="artifacts are sent to enrolled agents "
+                                                      "only: the request must be signed")
         artifact = self.bus.storage.get_artifact(sha256)
         if artifact is None:
             raise ArtifactNotFound(sha256)

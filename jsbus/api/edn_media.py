@@ -23,6 +23,7 @@ import falcon
 import falcon.media
 from edn_format import Char, Keyword
 
+from jsbus import limits as bounds
 from jsbus.jsl.edn import one_form
 from jsbus.wire import rfc3339
 
@@ -153,21 +154,24 @@ def attachment(resp: falcon.Response, media: Any, filename: str,
 # --- requests: EDN -> JSON-shaped values -------------------------------------------------------
 
 def loads(body: bytes | str) -> Any:
-    """The JSON-shaped value of one EDN form; MalformedEdn("malformed EDN: ...") otherwise."""
-    return plain_from_edn(one_form(body, MalformedEdn))
+    """The JSON-shaped value of one EDN form; MalformedEdn("malformed EDN: ...") otherwise;
+    LimitExceeded (400) for one beyond ``[limits]`` (depth checked before it is read)."""
+    bounds.check_edn_text(body)
+    return bounds.check_value(plain_from_edn(one_form(body, MalformedEdn)))
 
 
 def loads_sequence(body: bytes | str) -> list | None:
     """The JSON-shaped items of a body that is one EDN vector (or list); None for any other
     body, malformed ones included (a caller reading something else reports those).
-    MalformedEdn when an item holds what has no JSON form."""
+    MalformedEdn when an item holds what has no JSON form; LimitExceeded beyond ``[limits]``."""
+    bounds.check_edn_text(body)
     try:
         form = one_form(body, MalformedEdn)
     except MalformedEdn:
         return None
     if not isinstance(form, (edn_format.ImmutableList, list, tuple)):
         return None
-    return plain_from_edn(form)
+    return bounds.check_value(plain_from_edn(form))
 
 
 def plain_from_edn(value: Any, path: str = "") -> Any:

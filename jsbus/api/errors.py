@@ -7,6 +7,7 @@ import falcon
 
 from jsbus.errors import (Conflict, NotFound, PayloadTooLarge, StorageError, TransportError,
                           ValidationError)
+from jsbus.redact import redact_text
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +31,9 @@ def _conflict(req, resp, exc: Conflict, params) -> None:
 
 
 def _storage(req, resp, exc: StorageError, params) -> None:
-    log.error("storage failed on %s %s: %s", req.method, req.path, exc)
-    _answer(resp, falcon.HTTP_503, [f"storage unavailable: {exc}"])
+    message = redact_text(str(exc))  # a driver's message may quote its connection string
+    log.error("storage failed on %s %s: %s", req.method, req.path, message)
+    _answer(resp, falcon.HTTP_503, [f"storage unavailable: {message}"])
 
 
 def _transport(req, resp, exc: TransportError, params) -> None:

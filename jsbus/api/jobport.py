@@ -13,6 +13,7 @@ from typing import Any
 
 from jsbus.api.jobsettings import (monitor_view, notification_view, parse_monitor,
                                    parse_notification)
+from jsbus.components import restricted_uses
 from jsbus.errors import ScheduleNotFound, ValidationError
 from jsbus.jsl import definition_from_document, job_to_document
 from jsbus.model import Job, JobDefinition, Schedule
@@ -133,6 +134,10 @@ def import_jobs(bus, app: str, items: list) -> tuple[list[str], list[str]]:
         raise ValidationError(f"an import holds at most {IMPORT_LIMIT} jobs, not {len(items)}")
     messages: list[str] = []
     parsed = [_item(bus, app, index, item, messages) for index, item in enumerate(items)]
+    enabled = storage.get_application(app).builtins
+    for index, item in enumerate(parsed):
+        if item is not None:
+            messages.extend(f"[{index}] {m}" for m in restricted_uses(item[0], enabled))
     names = [p[0].id for p in parsed if p is not None]
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:

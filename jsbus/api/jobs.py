@@ -8,6 +8,7 @@ from jsbus.api.joblist import Row, parse_query, parse_sort, parse_with, sort_row
 from jsbus.api.jobport import export_job, import_jobs
 from jsbus.api.jobsettings import settings_view
 from jsbus.api.media import EDN, JSON, loads_json, media_type, read_body, require_type
+from jsbus.components import check_builtins
 from jsbus.errors import ValidationError
 from jsbus.jsl import check, definition_from_document, job_to_document
 from jsbus.model import JobDefinition
@@ -160,6 +161,7 @@ class JobsResource:
                     description=f"a job document is at most {limit} bytes")
             definition = (definition_from_document(document) if kind == JSON
                           else self.bus.plugins.parser_for(EDN).parse(body))
+        check_builtins(definition, application)
         job, created = self.bus.storage.save_job(app, definition)
         resp.status = falcon.HTTP_201 if created else falcon.HTTP_200
         resp.location = f"/{app}/job/{job.name}"
@@ -180,6 +182,7 @@ class JobResource:
         if definition.id != job:
             raise ValidationError(f"id {definition.id!r} must be the job's name in the path "
                                   f"({job!r})")
+        check_builtins(definition, self.bus.storage.get_application(app))
         self.bus.storage.save_job(app, definition)
         resp.media = dict(job_detail(self.bus, app, job), **{"job/warnings": warnings(
             definition, self.bus.storage.get_application(app))})

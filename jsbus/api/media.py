@@ -10,6 +10,7 @@ from typing import Any
 
 import falcon
 
+from jsbus import limits as bounds
 from jsbus.api import edn_media
 
 JSON = "application/json"
@@ -62,17 +63,37 @@ def loads_json(body: bytes) -> Any:
 
 
 def _loads(body: bytes) -> Any:
+    """JSON within ``[limits]`` (depth checked on the text first, then strings and sizes)."""
+    bounds.check_json_text(body)
     try:
-        return json.loads(body)
+        value = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise falcon.HTTPBadRequest(title="Malformed JSON", description=str(exc)) from None
+    except RecursionError:  # pragma: no cover - the text check comes first
+        raise bounds.LimitExceeded("body: nested too deeply") from None
+    return bounds.check_value(value)
 
 
 def _loads_edn(body: bytes) -> Any:
     try:
-        return edn_media.loads(body)
+        return edn_media.loads(body)  # checks [limits] itself
     except edn_media.MalformedEdn as exc:
         raise falcon.HTTPBadRequest(title="Malformed EDN", description=str(exc)) from None
+
+
+class LimitsMiddleware:
+    """Serves each request under the ``[limits]`` of ``config`` (``jsbus.limits.current``),
+    and refuses (400) query parameters longer than ``limits.max_query_chars``."""
+
+    def __init__(self, config):
+        self.limits = bounds.Limits.from_config(config)
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        bounds.set_current(self.limits)
+        bounds.check_query(req.params, self.limits)
+
+    def process_response(self, req, resp, resource, req_succeeded) -> None:
+        bounds.set_current(None)
 
 
 def read_object(req: falcon.Request, limit: int, *, optional: bool = False) -> dict[str, Any]:

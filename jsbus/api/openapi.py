@@ -9,6 +9,7 @@ from typing import Any
 import falcon
 
 from jsbus import __version__
+from jsbus.api.openapi_auth import AUTH_PATHS, AUTH_SCHEMAS, SECURITY_SCHEMES, secure
 from jsbus.api.openapi_parts import path_parameter
 from jsbus.api.openapi_paths import PATH_PARAMETERS, PATHS
 from jsbus.api.openapi_schemas import SCHEMAS
@@ -35,9 +36,11 @@ def openapi_path(template: str) -> tuple[str, list[dict[str, Any]]]:
 def document() -> dict[str, Any]:
     """The OpenAPI document, built afresh."""
     paths = {}
-    for template, operations in PATHS.items():
+    for template, operations in {**PATHS, **AUTH_PATHS}.items():
         path, parameters = openapi_path(template)
         item = copy.deepcopy(operations)
+        for method, operation in item.items():
+            secure(template, method, operation)
         if parameters:
             item["parameters"] = parameters
         paths[path] = item
@@ -49,7 +52,8 @@ def document() -> dict[str, Any]:
                                 "`{\"messages\": [...]}`."},
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
         "paths": paths,
-        "components": {"schemas": copy.deepcopy(SCHEMAS)},
+        "components": {"schemas": copy.deepcopy({**SCHEMAS, **AUTH_SCHEMAS}),
+                       "securitySchemes": copy.deepcopy(SECURITY_SCHEMES)},
     }
 
 

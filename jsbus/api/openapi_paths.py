@@ -93,6 +93,18 @@ APP_PATHS: dict[str, Any] = {
             "200": answer("Deleted", ref("DeletedApplication"))}, ("400", "404", "409"),
             parameters=[query("cascade", "Delete its jobs too (otherwise 409 while it has "
                                          "jobs).", {"type": "boolean", "default": False})])},
+    "/app/{name}/builtins": {
+        "get": op("The restricted built-in batchlets the application enabled", "applications",
+                  {"200": answer("OK", ref("AppBuiltins"))}, ("404",)),
+        "put": op("Enable exactly these restricted built-ins (admins: manage-apps)",
+                  "applications", {"200": answer("The application", ref("Application"))},
+                  ("400", "404"), body=json_body(
+                      {"type": "object", "required": ["application/builtins"], "properties": {
+                          "application/builtins": {"type": "array", "items": {
+                              "enum": ["shell", "java-main"]}}}},
+                      "`shell` and `java-main` run programs: none is enabled by default; "
+                      "jobs using one that is not enabled are refused (400 at registration, "
+                      "409 at submission) and the agent does not run them."))},
     "/{app}/batch-components": {
         "get": op("The batch components found in the classpath", "applications",
                   {"200": answer("OK", ref("BatchComponents"))}, ("404",)),
@@ -204,6 +216,10 @@ JOB_PATHS: dict[str, Any] = {
 }
 
 AGENT = "/agent/{instance_id}"
+SIGNED_ERRORS = {
+    "401": answer("unsigned where a signature is required, stale, replayed or wrongly signed "
+                  "(docs/protocol.md, Signing)", ref("Messages")),
+    "403": answer("the agent is revoked", ref("Messages"))}
 SCHEDULE = "/{app}/job/{job}/schedule"
 
 
@@ -230,13 +246,32 @@ AGENT_PATHS: dict[str, Any] = {
             query("limit", "Only the newest so many samples.",
                   {"type": "integer", "minimum": 1})])},
     f"{AGENT}/heartbeat": {"post": op("An agent reports itself (docs/protocol.md)", "protocol", {
-        "200": answer("OK", ref("HeartbeatAnswer"))}, ("400", "413", "415"),
+        "200": answer("OK (a pending agent's answer may carry its enrollment)",
+                      ref("HeartbeatAnswer")), **SIGNED_ERRORS}, ("400", "413", "415"),
         body=json_body(ref("AgentDocument")))},
     f"{AGENT}/events": {"post": op("An agent sends execution events (docs/protocol.md)",
-                                   "protocol", {"200": answer("Stored", ref("EventsAnswer"))},
+                                   "protocol", {"200": answer("Stored", ref("EventsAnswer")),
+                                                **SIGNED_ERRORS},
                                    ("400", "404", "413", "415"),
                                    body=json_body(ref("AgentEvents")))},
+    f"{AGENT}/approve": {"put": op(
+        "Approve a pending agent (or the new key of an enrolled one): it enrolls at its next "
+        "heartbeat (idempotent)", "agents", {"200": answer("The agent", ref("AgentTrusted"))},
+        ("404", "409"))},
+    "/agents/join-tokens": {
+        "post": op("Create a join token (shown in this answer only; stored as a hash)",
+                   "agents", {"201": answer("Created", ref("JoinTokenCreated"))}, ("400",),
+                   body={"required": False, "content": {"application/json": {
+                       "schema": ref("JoinTokenRequest")}}}),
+        "get": op("The join tokens, without the tokens themselves", "agents", {
+            "200": answer("OK", {"type": "array", "items": ref("JoinToken")})})},
+    "/agents/join-token/{token_id}": {"delete": op(
+        "Delete a join token: it can no longer be used", "agents",
+        {"204": answer("Deleted")}, ("404",))},
 }
+AGENT_PATHS[AGENT] = {**AGENT_PATHS[AGENT], "delete": op(
+    "Revoke the agent: no more work; its heartbeats and events get 403; its secret is deleted",
+    "agents", {"200": answer("The revoked agent", ref("AgentTrusted"))}, ("404",))}
 
 SCHEDULE_PATHS: dict[str, Any] = {
     SCHEDULE: {
@@ -313,5 +348,5 @@ PATH_PARAMETERS = {
     "app": "The application's name.", "job": "The job's name.",
     "execution_id": "The execution's id.", "instance_id": "The agent's instance id.",
     "kind": "`memory` or `cpu`.", "sha256": "The file's SHA-256, hex.",
-    "test_id": "The test execution's id.",
+    "test_id": "The test execution's id.", "user_id": "The user's id.",
 }

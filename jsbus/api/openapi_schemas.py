@@ -55,7 +55,14 @@ ANSWERS: dict[str, Any] = {
                     description="Ready agents and the application's jobs."),
     "Application": record({"application/name": STRING, "application/description": STRING,
                            "application/classpaths": STRINGS,
-                           "application/revision": INTEGER}),
+                           "application/revision": INTEGER,
+                           "application/builtins": {
+                               "type": "array", "items": {"enum": ["shell", "java-main"]},
+                               "description": "The restricted built-in batchlets its jobs "
+                                              "may use (PUT /app/{name}/builtins)."}},
+                          optional=("application/builtins",)),
+    "AppBuiltins": record({"application/name": STRING, "application/builtins": {
+        "type": "array", "items": {"enum": ["shell", "java-main"]}}}),
     "DeletedApplication": record({"application/name": STRING, "deleted-jobs": STRINGS}),
     "Artifact": record({"artifact/sha256": STRING, "artifact/filename": STRING,
                         "artifact/size": INTEGER, "artifact/kind": STRING,
@@ -173,17 +180,35 @@ ANSWERS: dict[str, Any] = {
         "agent/os-version": TEXT, "agent/cpu-arch": TEXT, "agent/cpu-core": nullable(INTEGER),
         "agent/capacity": nullable(INTEGER),
         "agent/jobs": record({"running": INTEGER}), "agent/stats": nullable({"type": "object"}),
-        "agent/status": {"enum": ["ready", "lost"]}, "agent/last-seen": MAYBE_TIME,
+        "agent/status": {"enum": ["ready", "lost", "pending", "revoked"]},
+        "agent/last-seen": MAYBE_TIME,
         "agent/blocked": BOOLEAN}),
     "AgentDetail": extended("Agent", {"agent/executions": {"type": "array",
-                                                           "items": ref("Execution")}},
+                                                           "items": ref("Execution")},
+                                      "agent/enrollment": ref("Enrollment")},
                             description="An agent with its 20 most recent executions."),
+    "Enrollment": record({"state": {"enum": ["pending", "approved", "enrolled", "revoked"]},
+                          "key-change-requested?": BOOLEAN, "via": STRING}, ("via",),
+                         description="approved: the secret waits for the agent's next "
+                                     "heartbeat; enrolled: the agent signs with it."),
+    "AgentTrusted": extended("Agent", {"agent/enrollment": ref("Enrollment")}),
+    "JoinToken": record({"join-token/id": INTEGER, "join-token/created-at": TIME,
+                         "join-token/expires-at": TIME, "join-token/single-use?": BOOLEAN,
+                         "join-token/used-at": MAYBE_TIME, "join-token/note": STRING}),
+    "JoinTokenCreated": extended("JoinToken", {
+        "join-token": {"type": "string", "description": "The token: shown this once"},
+        "expires-at": TIME, "single-use?": BOOLEAN}),
     "AgentMonitor": record({"agent/instance-id": STRING, "type": {"enum": ["memory", "cpu"]},
                             "series": {"type": "array", "items": record(
                                 {"time": TIME, "values": {"type": "object"}})}},
                            description="Samples, oldest first."),
     "HeartbeatAnswer": record({"heartbeat-interval": {"type": "number"},
-                               "lease": {"type": "number"}}),
+                               "lease": {"type": "number"},
+                               "agent/status": {"enum": ["ready", "pending"]},
+                               "enrollment": record({"bus-id": STRING, "sealed-secret": {
+                                   "type": "string", "description": "base64 of the secret "
+                                   "sealed (NaCl SealedBox) to agent/public-key"}})},
+                              ("agent/status", "enrollment")),
     "EventsAnswer": record({"applied": INTEGER}),
     "Schedule": record({
         "schedule/cron-notation": STRING, "schedule/active?": BOOLEAN,
@@ -228,6 +253,11 @@ def either(short: str, long: str) -> dict[str, Any]:
 
 
 REQUESTS: dict[str, Any] = {
+    "JoinTokenRequest": record({"ttl": {"type": "number", "exclusiveMinimum": 0,
+                                        "maximum": 31536000, "description": "seconds (3600)"},
+                                "single-use?": BOOLEAN,
+                                "note": {"type": "string", "maxLength": 200}},
+                               ("ttl", "single-use?", "note")),
     "ApplicationRequest": {
         "type": "object", "description": "Either vocabulary works, key by key.",
         "properties": {"name": {"type": "string", "pattern": JOB_ID_PATTERN.pattern},
@@ -286,7 +316,11 @@ REQUESTS: dict[str, Any] = {
                       "properties": {"agent/name": STRING, "agent/host": STRING,
                                      "agent/port": INTEGER, "agent/capacity": INTEGER,
                                      "agent/jobs": {"type": "object"},
-                                     "agent/stats": {"type": "object"}}},
+                                     "agent/stats": {"type": "object"},
+                                     "agent/public-key": {
+                                         "type": "string", "description": "base64 of the "
+                                         "agent's 32-byte Curve25519 public key"},
+                                     "agent/join-token": STRING}},
     "AgentEvents": record({"events": {"type": "array", "items": {"type": "object"}}},
                           description="Execution events, in order (docs/protocol.md)."),
 }

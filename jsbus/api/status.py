@@ -8,6 +8,7 @@ import falcon
 from jsbus import __version__
 from jsbus.errors import StorageError
 from jsbus.model import AgentStatus
+from jsbus.redact import redact_text
 
 
 class VersionResource:
@@ -33,7 +34,7 @@ class HealthResource:
             self.bus.storage.ping()
         except StorageError as exc:
             resp.status = falcon.HTTP_503
-            resp.media = {"status": "unavailable", "messages": [str(exc)]}
+            resp.media = {"status": "unavailable", "messages": [redact_text(str(exc))]}
             return
         resp.media = {"status": "ok", "role": self.bus.role, "version": __version__}
 

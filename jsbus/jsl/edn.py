@@ -14,6 +14,7 @@ from typing import Any
 import edn_format
 from edn_format import Keyword
 
+from jsbus import limits
 from jsbus.errors import JobDefinitionError
 from jsbus.jsl.codec import job_from_document, job_to_document
 from jsbus.jsl.model import Job
@@ -66,8 +67,11 @@ def one_form(text: str | bytes, error: type[Exception], what: str = "one form") 
 
 
 def document_from_edn(text: str | bytes) -> Any:
-    """The JSON form of one EDN document; JobDefinitionError("malformed EDN: ...") otherwise."""
-    return _plain(one_form(text, JobDefinitionError, "one job map"), "")
+    """The JSON form of one EDN document; JobDefinitionError("malformed EDN: ...") otherwise;
+    LimitExceeded beyond ``[limits]`` (the nesting is checked on the text, before reading)."""
+    limits.check_edn_text(text, "document")
+    return limits.check_value(_plain(one_form(text, JobDefinitionError, "one job map"), ""),
+                              "document")
 
 
 def _edn(value: Any, key: str = "") -> Any:

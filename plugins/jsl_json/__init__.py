@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+from jsbus import limits
 from jsbus.backends import JobParser
 from jsbus.errors import JobDefinitionError
 from jsbus.hookspecs import hookimpl
@@ -11,11 +12,13 @@ from jsbus.model import JobDefinition
 
 
 def parse(body: bytes) -> JobDefinition:
+    """Read and validate a JSON job; beyond ``[limits]`` (``jsbus.limits``): LimitExceeded."""
+    limits.check_json_text(body, "document")
     try:
         document = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise JobDefinitionError(f"malformed JSON: {exc}") from None
-    return definition_from_document(document)
+    return definition_from_document(limits.check_value(document, "document"))
 
 
 def dump(definition: JobDefinition) -> bytes:

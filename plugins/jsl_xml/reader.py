@@ -10,6 +10,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from xml.parsers import expat
 
+from jsbus import limits
 from jsbus.errors import JobDefinitionError
 
 JAVAEE = "http://xmlns.jcp.org/xml/ns/javaee"  # JSR-352 1.0, version="1.0"
@@ -33,11 +34,58 @@ def _refuse(*_args) -> None:
     raise _Refused()
 
 
+class _Bounds:
+    """expat handlers enforcing ``[limits]`` (``jsbus.limits``) while the text streams by:
+    element depth, children of one element, text and attribute value lengths."""
+
+    def __init__(self, parser, bounds: limits.Limits):
+        self.bounds, self.path, self.children, self.text = bounds, [], [0], 0
+        parser.StartElementHandler = self.start
+        parser.EndElementHandler = self.end
+        parser.CharacterDataHandler = self.characters
+
+    def where(self) -> str:
+        return "document: <" + "/".join(self.path) + ">" if self.path else "document"
+
+    def start(self, tag: str, attributes: dict) -> None:
+        self.children[-1] += 1
+        if self.children[-1] > self.bounds.max_items:
+            raise limits.LimitExceeded(f"{self.where()}: more than {self.bounds.max_items} "
+                                       f"child elements (limits.max_items)")
+        self.path.append(tag.rpartition("}")[2][:64])
+        self.children.append(0)
+        self.text = 0
+        if len(self.path) > self.bounds.max_depth:
+            raise limits.LimitExceeded(f"{self.where()}: elements nested deeper than "
+                                       f"{self.bounds.max_depth} levels (limits.max_depth)")
+        for name, value in attributes.items():
+            if len(value) > self.bounds.max_string:
+                raise limits.LimitExceeded(f"{self.where()} attribute {name.rpartition('}')[2]}"
+                                           f": {len(value)} characters; the limit is "
+                                           f"{self.bounds.max_string} (limits.max_string)")
+
+    def end(self, tag: str) -> None:
+        self.path.pop()
+        self.children.pop()
+        self.text = 0
+
+    def characters(self, data: str) -> None:
+        self.text += len(data)
+        if self.text > self.bounds.max_string:
+            raise limits.LimitExceeded(f"{self.where()}: text longer than "
+                                       f"{self.bounds.max_string} characters (limits.max_string)")
+
+
 def guard(body: bytes | str) -> None:
-    """Refuse a DOCTYPE or ENTITY declaration (entity expansion) and malformed XML."""
+    """Refuse a DOCTYPE or ENTITY declaration (entity expansion: billion laughs, external
+    entities), malformed XML and XML beyond ``[limits]`` (LimitExceeded), before any tree is
+    built."""
     parser = expat.ParserCreate(namespace_separator="}")
     parser.StartDoctypeDeclHandler = _refuse
     parser.EntityDeclHandler = _refuse
+    parser.ExternalEntityRefHandler = _refuse
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    _Bounds(parser, limits.current())
     try:
         parser.Parse(body, True)
     except _Refused:

@@ -47,7 +47,18 @@ class ApplicationRecords(StoreBase):
             raise ApplicationNotFound(f"{name} revision {revision}")
         return Application(name=name, description=old.description,
                            classpath=tuple(old.classpath or ()), created_at=current.created_at,
-                           updated_at=old.created_at, revision=old.revision)
+                           updated_at=old.created_at, revision=old.revision,
+                           builtins=current.builtins)
+
+    @storage_errors
+    def set_application_builtins(self, name: str, builtins: tuple[str, ...]) -> Application:
+        """Enable exactly ``builtins`` (restricted built-in batchlets) for the application; not
+        a deploy: the revision stays. ``ApplicationNotFound`` for an unknown name."""
+        A = self.models.Application
+        with self.write_transaction():
+            if not A.update(builtins=sorted(set(builtins))).where(A.name == name).execute():
+                raise ApplicationNotFound(name)
+        return self.get_application(name)
 
     @storage_errors
     def list_applications(self) -> list[Application]:

@@ -14,6 +14,7 @@ from playhouse.migrations import Runner
 
 from jsbus.errors import ApplicationNotFound, ExecutionNotFound, JobNotFound, StorageError
 from jsbus.model import BatchStatus, utcnow
+from jsbus.redact import redact_text, redact_url
 
 from .connection import SQLITE_PRAGMAS, is_sqlite, open_database
 from .models import Models, build_models
@@ -33,7 +34,7 @@ def storage_errors(method):
         try:
             return method(self, *args, **kwargs)
         except PeeweeException as exc:
-            raise StorageError(f"{method.__name__}: {exc}") from exc
+            raise StorageError(f"{method.__name__}: {redact_text(str(exc))}") from exc
     return wrapper
 
 
@@ -62,7 +63,7 @@ class StoreBase:
             try:
                 self._database = open_database(self.url)
             except OSError as exc:
-                raise StorageError(f"{self.url}: {exc}") from exc
+                raise StorageError(f"{redact_url(self.url)}: {exc}") from exc
             self._models = build_models(self._database)
             self._statements = Statements(self._database, self._models)
             self._pid = os.getpid()
@@ -109,20 +110,20 @@ class StoreBase:
     @property
     def db(self) -> Database:
         if self._database is None:
-            raise StorageError(f"storage {self.url} is not open: call open() first")
+            raise StorageError(f"storage {redact_url(self.url)} is not open: call open() first")
         return self._database
 
     @property
     def models(self) -> Models:
         if self._models is None:
-            raise StorageError(f"storage {self.url} is not open: call open() first")
+            raise StorageError(f"storage {redact_url(self.url)} is not open: call open() first")
         return self._models
 
     @property
     def statements(self) -> Statements:
         """The hot path's statements as cached SQL text (``statements.py``)."""
         if self._statements is None:
-            raise StorageError(f"storage {self.url} is not open: call open() first")
+            raise StorageError(f"storage {redact_url(self.url)} is not open: call open() first")
         return self._statements
 
     @property

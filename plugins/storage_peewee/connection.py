@@ -12,6 +12,8 @@ from peewee import Database, SqliteDatabase
 from playhouse import db_url
 
 from jsbus.errors import ConfigurationError
+from jsbus.private import private_dir, private_file, restrict
+from jsbus.redact import redact_url
 
 # WAL: one writer and many readers across threads and processes. busy_timeout makes a writer
 # wait for the lock instead of failing at once (measured in the stack notes).
@@ -28,26 +30,31 @@ def sqlite_path(url: str) -> Path:
     path = db_url.parse(url)["database"]
     if path in ("", ":memory:") or path.startswith("file::memory:"):
         # Connections are per thread, so every thread would see a different empty database.
-        raise ConfigurationError(f"{url}: in-memory SQLite is not supported, name a file")
+        raise ConfigurationError(f"{redact_url(url)}: in-memory SQLite is not supported, "
+                                 f"name a file")
     return Path(path).expanduser().absolute()
 
 
 def open_database(url: str) -> Database:
     """A peewee database for ``url`` (no connection is made yet).
 
-    For SQLite the parent directory of the file is created when missing.
+    For SQLite the parent directory of the file is created when missing (``0700``), and the
+    file itself ``0600`` (``jsbus.private``).
     """
     given = db_url.parse(url)
     if is_sqlite_url(url):
         path = sqlite_path(url)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
+        private_file(path)  # SQLite gives its -wal and -shm files the database file's mode
+        for suffix in ("-wal", "-shm", "-journal"):
+            restrict(f"{path}{suffix}")
         defaults = {"pragmas": SQLITE_PRAGMAS, "timeout": 10}
         extra = {k: v for k, v in defaults.items() if k not in given}
         return db_url.connect(url, database=str(path), **extra)
     try:
         return db_url.connect(url)
     except RuntimeError as exc:  # what db_url raises for an unknown scheme
-        raise ConfigurationError(f"{url}: {exc}") from exc
+        raise ConfigurationError(f"{redact_url(url)}: {exc}") from exc
 
 
 def is_sqlite(database: Database) -> bool:

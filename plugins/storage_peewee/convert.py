@@ -21,7 +21,8 @@ def definition_from_json(data: dict[str, Any]) -> JobDefinition:
 def to_application(row) -> Application:
     return Application(name=row.name, description=row.description,
                        classpath=tuple(row.classpath or ()), created_at=row.created_at,
-                       updated_at=row.updated_at, revision=row.revision)
+                       updated_at=row.updated_at, revision=row.revision,
+                       builtins=tuple(getattr(row, "builtins", None) or ()))
 
 
 def to_job(row) -> Job:

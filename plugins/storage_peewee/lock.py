@@ -15,6 +15,7 @@ from peewee import PeeweeException
 from playhouse import db_url
 
 from jsbus.errors import StorageError
+from jsbus.redact import redact_text
 from jsbus.storage import LeaderLock
 
 # pg_try_advisory_lock takes one bigint; every jsbus bus on a database uses this one ("jsbus").
@@ -41,7 +42,7 @@ class FileLeaderLock(LeaderLock):
                 return True
             try:
                 if self._fd is None:
-                    self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+                    self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
                 fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 return False
@@ -94,7 +95,7 @@ class AdvisoryLeaderLock(LeaderLock):
                 self._held = bool(cursor.fetchone()[0])
             except PeeweeException as exc:
                 self._discard()
-                raise StorageError(f"leader lock: {exc}") from exc
+                raise StorageError(f"leader lock: {redact_text(str(exc))}") from exc
             return self._held
 
     def release(self) -> None:

@@ -39,7 +39,13 @@ class Models:
     StatusNotification: type[Model]
     ExecutionDeadline: type[Model]
     NotificationDelivery: type[Model]
+    AppUser: type[Model]
+    Membership: type[Model]
+    AuthToken: type[Model]
     TestExecution: type[Model]
+    BusIdentity: type[Model]
+    AgentTrust: type[Model]
+    JoinToken: type[Model]
 
 
 def build_models(database: Database) -> Models:
@@ -59,6 +65,7 @@ def build_models(database: Database) -> Models:
         created_at = UTCDateTimeField()
         updated_at = UTCDateTimeField()
         revision = IntegerField(default=1)
+        builtins = JSONField(default=list)  # migration 0010
 
     class AppRevision(Base):  # unique on (app, revision): migration 0004
         app = CharField()
@@ -238,7 +245,45 @@ def build_models(database: Database) -> Models:
         start_time = UTCDateTimeField(null=True)
         end_time = UTCDateTimeField(null=True)
 
-    return Models(Application, Job, JobExecution, StepExecution, ExecutionLog, Agent, Checkpoint,
-                  Calendar, Schedule, FireSlot, AppRevision, Artifact, AgentStat,
-                  StatusNotification, ExecutionDeadline, NotificationDelivery,
-                  TestExecution)
+    class AppUser(Base):  # this and the next two: migration 0008
+        user_id = CharField(unique=True)
+        password_hash = TextField()
+        created_at = UTCDateTimeField()
+        updated_at = UTCDateTimeField()
+
+    class Membership(Base):
+        user_id = CharField()
+        app = CharField()
+        role = CharField(max_length=32)
+
+    class AuthToken(Base):
+        digest = CharField(max_length=64, unique=True)
+        user_id = CharField()
+        created_at = UTCDateTimeField()
+        expires_at = UTCDateTimeField()
+        max_expires_at = UTCDateTimeField()
+        revoked_at = UTCDateTimeField(null=True)
+
+    class BusIdentity(Base):  # this and the next two: migration 0009 (agent trust)
+        bus_id = CharField(max_length=64)
+        created_at = UTCDateTimeField()
+
+    class AgentTrust(Base):
+        instance_id = CharField(unique=True)
+        state = CharField(max_length=16)
+        public_key = TextField(null=True)
+        secret = TextField(null=True)  # hex
+        candidate_key = TextField(null=True)
+        via = TextField(default="")
+        updated_at = UTCDateTimeField()
+
+    class JoinToken(Base):
+        token_hash = CharField(max_length=64, unique=True)
+        created_at = UTCDateTimeField()
+        expires_at = UTCDateTimeField()
+        single_use = BooleanField()
+        used_at = UTCDateTimeField(null=True)
+        note = TextField(default="")
+
+    return Models(**{name: value for name, value in locals().items()  # every model above
+                     if isinstance(value, type) and issubclass(value, Model) and value is not Base})

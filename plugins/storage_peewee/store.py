@@ -11,6 +11,7 @@ from jsbus.model import (FINAL_STATUSES, AgentInfo, BatchStatus, Job, JobDefinit
                          JobExecution, JobStats)
 from jsbus.storage import LeaderLock, Storage
 
+from .agenttrust import AgentTrustRecords
 from .applications import ApplicationRecords
 from .base import storage_errors
 from .dryruns import TestExecutionRecords
@@ -19,12 +20,13 @@ from .convert import agent_columns, definition_to_json, to_agent, to_execution, 
 from .executions import ExecutionRecords
 from .lock import AdvisoryLeaderLock, FileLeaderLock
 from .notices import NoticeRecords
+from .users import UserRecords
 from .schedules import ScheduleRecords
 from .steps import StepRecords
 
 
 class PeeweeStorage(ApplicationRecords, ExecutionRecords, StepRecords, ScheduleRecords,
-                    NoticeRecords, TestExecutionRecords, Storage):
+                    NoticeRecords, TestExecutionRecords, UserRecords, AgentTrustRecords, Storage):
     """Storage on a database URL: ``PeeweeStorage("sqlite:////var/lib/jsbus/jsbus.db")``.
 
     ``clock`` stamps the rows the interface gives no time for (applications and jobs);

@@ -1,10 +1,13 @@
 """The built-in transport: bus-to-agent commands as JSON over HTTP (``docs/protocol.md``)."""
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Any, Callable
+from urllib.parse import unquote
 
 import httpx
 
+from jsbus import signing
 from jsbus.backends import AgentAddress, Transport
 from jsbus.config import Config
 from jsbus.errors import TransportError
@@ -44,6 +47,8 @@ def start_command_body(command: StartCommand) -> dict[str, Any]:
         body["restart"] = command.restart
     if command.not_before is not None:
         body["not-before"] = command.not_before
+    if getattr(command, "builtins", ()):
+        body["builtins"] = list(command.builtins)
     return body
 
 
@@ -59,6 +64,9 @@ class HttpTransport(Transport):
     retry commands overrides that one method (or the public ones, calling ``super()``).
     """
 
+    # (bus id, secret) of an agent, or None: set by the bus (``jsbus.agentauth``) at start.
+    credentials: Callable[[str], tuple[str, bytes] | None] | None = None
+
     def __init__(self, config: Config):
         self.config = config
         self.timeout = float(config.get("agents.command_timeout"))
@@ -73,7 +81,7 @@ class HttpTransport(Transport):
     # -- the protocol's commands ---------------------------------------------------------------
     def start_execution(self, agent: AgentInfo, command: StartCommand) -> dict[str, Any]:
         return self.send("POST", f"{agent.url}/executions", target=describe_agent(agent),
-                         body=start_command_body(command))
+                         body=start_command_body(command), agent_id=agent.instance_id)
 
     def start_executions(self, agent: AgentInfo,
                          commands: list[StartCommand]) -> list[Exception | None]:
@@ -84,7 +92,8 @@ class HttpTransport(Transport):
         target = describe_agent(agent)
         try:
             answer = self.send("POST", f"{agent.url}/executions/batch", target=target,
-                               body={"executions": [start_command_body(c) for c in commands]})
+                               body={"executions": [start_command_body(c) for c in commands]},
+                               agent_id=agent.instance_id)
         except AgentRefused as exc:
             if exc.status in (404, 405):
                 return super().start_executions(agent, commands)
@@ -95,12 +104,15 @@ class HttpTransport(Transport):
 
     def stop_execution(self, agent: AgentInfo, execution_id: int) -> None:
         self.send("PUT", f"{agent.url}/executions/{execution_id}/stop",
-                  target=describe_agent(agent))
+                  target=describe_agent(agent), agent_id=agent.instance_id)
 
     def invite(self, address: AgentAddress, bus_url: str) -> dict[str, Any]:
         url = base_url(address.host, address.port)
+        # Signed when the agent is enrolled (an enrolled agent takes joins only from its bus);
+        # unsigned to an agent this bus shares no secret with (it enrolls afterwards).
         return self.send("POST", f"{url}/join", target=f"agent {address.instance_id} at {url}",
-                         body={"bus-url": bus_url})
+                         body={"bus-url": bus_url}, agent_id=address.instance_id,
+                         require_signature=False)
 
     def dry_run(self, agent: AgentInfo, document: dict[str, Any],
                 timeout: float) -> dict[str, Any]:
@@ -109,14 +121,15 @@ class HttpTransport(Transport):
         target, url = describe_agent(agent), f"{agent.url}/dry-runs"
         return self.send("POST", url, target=target,
                          body={"document": document, "timeout": timeout},
-                         wait=timeout + DRY_RUN_MARGIN)
+                         wait=timeout + DRY_RUN_MARGIN, agent_id=agent.instance_id)
 
     def close(self) -> None:
         self.client.close()
 
     # -- one exchange ----------------------------------------------------------------------------
     def send(self, method: str, url: str, *, target: str, body: dict[str, Any] | None = None,
-             wait: float | None = None) -> dict[str, Any]:
+             wait: float | None = None, agent_id: str | None = None,
+             require_signature: bool = True) -> dict[str, Any]:
         """Send one command and return the agent's JSON answer (``{}`` when it has none).
 
         ``target`` names the agent in error messages; ``wait`` is how long to wait for the
@@ -124,8 +137,12 @@ class HttpTransport(Transport):
         :class:`AgentRefused` on any other non-2xx, ``TransportError`` when nothing answered.
         """
         wait = self.timeout if wait is None else wait
+        content = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        headers.update(self.signature(method, url, content, target, agent_id,
+                                      require_signature))
         try:
-            response = self.client.request(method, url, json=body,
+            response = self.client.request(method, url, content=content, headers=headers,
                                            timeout=httpx.Timeout(wait, connect=self.timeout))
         except httpx.TimeoutException:
             raise TransportError(f"{target}: no answer to {method} {url} within "
@@ -136,6 +153,23 @@ class HttpTransport(Transport):
         if not response.is_success:
             raise refusal(target, response)
         return answer_json(target, response)
+
+
+    def signature(self, method: str, url: str, content: bytes, target: str,
+                  agent_id: str | None, required: bool) -> dict[str, str]:
+        """The headers that sign one command (``jsbus.signing``): every command to an agent is
+        signed with its secret; a command to an agent without one is not sent."""
+        found = (self.credentials(agent_id) if self.credentials is not None and agent_id
+                 else None)
+        if found is None:
+            if required:
+                raise TransportError(f"{target} is not enrolled: no command is sent to it")
+            return {}
+        bus_id, secret = found
+        parsed = httpx.URL(url)
+        path = unquote(parsed.path) + (f"?{parsed.query.decode()}" if parsed.query else "")
+        return signing.sign(secret, signing.BUS_TO_AGENT, method, path, content, agent_id,
+                            bus_id)
 
 
 def batch_results(target: str, commands: list[StartCommand],

@@ -8,10 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 
 from jsbus.launch import start_agent, wait_until
+from tests.e2e import api
 from tests.e2e.helpers import deploy, register, run_to_end, wait_for_agents, wait_for_status
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
@@ -83,7 +83,7 @@ def step_exit(execution: dict) -> str:
 
 def upload(url: str, app: str, wheel: Path) -> dict:
     with open(wheel, "rb") as content:
-        answer = httpx.post(f"{url}/{app}/batch-components", timeout=30,
+        answer = api.post(f"{url}/{app}/batch-components", timeout=30,
                             files={"file": (wheel.name, content, "application/octet-stream")})
     assert answer.status_code == 201, answer.text
     return answer.json()
@@ -99,7 +99,7 @@ def test_an_uploaded_wheel_runs_by_revision_on_an_agent_without_the_files(runnin
     assert deployed["application/classpaths"] == [artifact["artifact/entry"]]
     assert (artifact["artifact/distribution"], artifact["artifact/version"]) == (
         "shipped_app", "1.0")
-    components = httpx.get(f"{url}/shipped/batch-components", timeout=60).json()
+    components = api.get(f"{url}/shipped/batch-components", timeout=60).json()
     assert "shipped_app.Version" in components["batch-component/batchlet"]
     shutil.rmtree(client_dir)  # the agent can only get the code from the bus now
     marker = tmp_path / "deployed-again"
@@ -110,8 +110,8 @@ def test_an_uploaded_wheel_runs_by_revision_on_an_agent_without_the_files(runnin
         document = {"id": "SHIPPED", "steps": [{"id": "run", "batchlet": {
             "ref": "shipped_app.Version",
             "properties": {"wait_for": "#{jobParameters['wait_for']}?:;"}}}]}
-        assert httpx.post(f"{url}/shipped/jobs", json=document, timeout=10).status_code == 201
-        created = httpx.post(f"{url}/shipped/job/SHIPPED/executions",
+        assert api.post(f"{url}/shipped/jobs", json=document, timeout=10).status_code == 201
+        created = api.post(f"{url}/shipped/job/SHIPPED/executions",
                              json={"wait_for": str(marker)}, timeout=10)
         running_first = url + created.headers["location"]
         wait_for_status(running_first, "batch-status/started")
@@ -132,7 +132,8 @@ def test_an_uploaded_wheel_runs_by_revision_on_an_agent_without_the_files(runnin
         "batch-status/completed", "v2.0")
     assert sorted(path.name for path in cached) == [first.name, second.name]
     artifact_url = f"{url}/artifacts/{artifact['artifact/sha256']}"
-    assert httpx.get(artifact_url, timeout=10).content[:2] == b"PK"
+    refused = api.get(artifact_url, timeout=10)  # code goes to enrolled agents, signed, only
+    assert refused.status_code == 401 and "must be signed" in refused.json()["messages"][0]
 
 
 def test_two_applications_with_a_job_of_the_same_name(running_bus, running_agent, tmp_path):
@@ -144,11 +145,11 @@ def test_two_applications_with_a_job_of_the_same_name(running_bus, running_agent
     ours, theirs = run_to_end(url, "SAME", app="e2e"), run_to_end(url, "SAME", app="other")
     assert step_exit(ours) == "GREETED"
     assert step_exit(theirs) == "v3.1"
-    listed = httpx.get(f"{url}/apps", timeout=10).json()
+    listed = api.get(f"{url}/apps", timeout=10).json()
     assert {"e2e", "other"} <= {app["application/name"] for app in listed}
-    refused = httpx.delete(f"{url}/app/other", timeout=10)
+    refused = api.delete(f"{url}/app/other", timeout=10)
     assert refused.status_code == 409 and "SAME" in refused.json()["messages"][0]
-    gone = httpx.delete(f"{url}/app/other", params={"cascade": "true"}, timeout=10)
+    gone = api.delete(f"{url}/app/other", params={"cascade": "true"}, timeout=10)
     assert gone.status_code == 200 and gone.json()["deleted-jobs"] == ["SAME"]
-    assert httpx.get(f"{url}/app/other", timeout=10).status_code == 404
-    assert httpx.get(f"{url}/e2e/job/SAME", timeout=10).status_code == 200
+    assert api.get(f"{url}/app/other", timeout=10).status_code == 404
+    assert api.get(f"{url}/e2e/job/SAME", timeout=10).status_code == 200

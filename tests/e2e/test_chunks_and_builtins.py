@@ -5,12 +5,12 @@ import subprocess
 from collections import Counter
 from datetime import datetime
 
-import httpx
 import pytest
 
 from jsbus.launch import start_agent
 from tests.e2e.helpers import (deploy, run_to_end, wait_for_agents, wait_for_status)
 from tests.e2e.test_execution_control import command, register_document
+from tests.e2e import api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
 
@@ -74,7 +74,7 @@ def test_stop_a_running_chunk_then_restart_writes_every_item_once(running_bus, r
     document = chunk_job("SLOW", out, tmp_path / "never", count="400", pause="0.01")
     document["steps"][0]["chunk"]["item-count"] = 10
     register_document(url, document)
-    created = httpx.post(f"{url}/e2e/job/SLOW/executions", json={}, timeout=10)
+    created = api.post(f"{url}/e2e/job/SLOW/executions", json={}, timeout=10)
     location = url + created.headers["location"]
     running = wait_for_status(location, "batch-status/started")
     assert command(url, running, "stop").status_code == 202
@@ -118,6 +118,9 @@ def test_shell_python_main_and_java_main_batchlets(running_bus, running_agent, t
     url = running_bus
     wait_for_agents(url)
     deploy(url)
+    enabled = api.put(f"{url}/app/e2e/builtins", json={"application/builtins": [
+        "shell", "java-main"]}, timeout=10)  # an admin's setting: none by default
+    assert enabled.status_code == 200, enabled.text
     steps = [
         {"id": "shell", "batchlet": {"ref": "shell", "properties": {
             "command": "sh -c 'echo hello from shell; exit 3'"}},

@@ -33,6 +33,29 @@ def test_run_follows_the_execution_and_exits_by_its_status(running_bus, running_
     assert bad.returncode == 2 and "NAME=VALUE" in bad.stderr
 
 
+def test_login_keeps_a_token_that_later_commands_use(running_bus, tmp_path):
+    url = running_bus
+    deploy(url)
+    register(url, "NOP", ["e2e_batch.Count"])
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("JSBUS_USER", "JSBUS_PASSWORD")}
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "config")
+    refused = jsbus("run", "--bus", url, "e2e", "NOP", "--timeout", "1", env=env)
+    assert refused.returncode == 1 and "not logged in" in refused.stderr
+    wrong = jsbus("login", "--bus", url, "--password", "wrong-password", env=env)
+    assert wrong.returncode == 1 and "Authentication failure." in wrong.stderr
+    logged = jsbus("login", "--bus", url, "--password", os.environ["JSBUS_PASSWORD"], env=env)
+    assert logged.returncode == 0, logged.stderr
+    kept = tmp_path / "config" / "jsbus" / "tokens.json"
+    assert kept.stat().st_mode & 0o777 == 0o600
+    assert os.environ["JSBUS_PASSWORD"] not in kept.read_text(), "the token, not the password"
+    started = jsbus("run", "--bus", url, "e2e", "NOP", "--timeout", "1", env=env)
+    assert "not logged in" not in started.stderr and "401" not in started.stderr
+    assert jsbus("logout", "--bus", url, env=env).returncode == 0
+    again = jsbus("run", "--bus", url, "e2e", "NOP", "--timeout", "1", env=env)
+    assert again.returncode == 1 and "not logged in" in again.stderr
+
+
 def test_run_against_no_bus_says_so():
     result = jsbus("run", "--bus", "http://127.0.0.1:9", "a", "b")
     assert result.returncode == 1 and "cannot reach the bus" in result.stderr

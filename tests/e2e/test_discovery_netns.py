@@ -30,3 +30,21 @@ def test_bus_finds_agent_by_zeroconf_alone():
     assert len(outcome["agents"]) == 1
     assert outcome["bus_log_mentions_discovery"] is True
     assert outcome["status"] == "batch-status/completed"
+
+
+ROGUE = Path(__file__).resolve().parent / "rogue_scenario.py"
+
+
+@pytest.mark.skipif(not unshare_works(), reason="needs root to run `unshare -n`")
+def test_a_rogue_found_by_zeroconf_stays_pending_and_gets_nothing():
+    """A service advertising _jobstreamer._tcp.local. that heartbeats with a key nobody
+    approved: pending, and no command (start, batch, stop, dry run) reaches it."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    result = subprocess.run(["unshare", "-n", sys.executable, str(ROGUE)],
+                            capture_output=True, text=True, timeout=140, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert outcome["heartbeat_status"] == 200
+    assert outcome["rogue_status"] == "pending"
+    assert outcome["execution_statuses"] == ["batch-status/undispatched"]
+    assert [path for _, path in outcome["requests"]] == ["/join"] * len(outcome["requests"])

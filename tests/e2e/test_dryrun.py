@@ -3,11 +3,11 @@ would fail or do not exist completes and runs none of them; a structural error i
 fails with a clear message; a dead agent fails the dry run, never leaves it running."""
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from jsbus.launch import start_agent, wait_until
 from tests.e2e.helpers import deploy, wait_for_agents
+from tests.e2e import api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 FINAL = ("batch-status/completed", "batch-status/failed", "batch-status/stopped")
@@ -15,14 +15,14 @@ FINAL = ("batch-status/completed", "batch-status/failed", "batch-status/stopped"
 
 def dry_run(url: str, document: dict, app: str = "e2e") -> dict:
     """POST the document; the test execution once it ended."""
-    created = httpx.post(f"{url}/{app}/test-executions", json=document, timeout=10)
+    created = api.post(f"{url}/{app}/test-executions", json=document, timeout=10)
     assert created.status_code == 201, created.text
     assert created.json()["test-execution/batch-status"] in (
         "batch-status/starting", "batch-status/started", "batch-status/failed")
     location = url + created.headers["location"]
 
     def ended():
-        body = httpx.get(location, timeout=10).json()
+        body = api.get(location, timeout=10).json()
         return body if body["test-execution/batch-status"] in FINAL else None
     return wait_until(ended, 90, interval=0.1, what=f"dry run {location} to end")
 
@@ -51,10 +51,10 @@ def test_components_that_would_fail_or_do_not_exist_are_not_run(running_bus, run
     assert state["test-execution/start-time"] and state["test-execution/end-time"]
     assert not touched.exists() and not written.exists()
     # Nothing of it is an execution of the bus, and it stays readable until deleted.
-    assert httpx.get(f"{url}/e2e/jobs", timeout=10).json()["hits"] == 0
+    assert api.get(f"{url}/e2e/jobs", timeout=10).json()["hits"] == 0
     location = f"{url}/test-execution/{state['test-execution/id']}"
-    assert httpx.delete(location, timeout=10).status_code == 204
-    assert httpx.get(location, timeout=10).status_code == 404
+    assert api.delete(location, timeout=10).status_code == 204
+    assert api.get(location, timeout=10).status_code == 404
 
 
 def test_structural_errors_are_refused_or_fail_with_a_clear_message(running_bus,
@@ -64,12 +64,12 @@ def test_structural_errors_are_refused_or_fail_with_a_clear_message(running_bus,
     wait_for_agents(url)
     loop = {"id": "LOOP", "steps": [{"id": "a", "batchlet": {"ref": "x.Y"}, "next": "b"},
                                     {"id": "b", "batchlet": {"ref": "x.Y"}, "next": "a"}]}
-    refused = httpx.post(f"{url}/e2e/test-executions", json=loop, timeout=10)
+    refused = api.post(f"{url}/e2e/test-executions", json=loop, timeout=10)
     assert refused.status_code == 400
     assert any("make a loop a -> b -> a" in m for m in refused.json()["messages"])
     nowhere = {"id": "NOWHERE", "steps": [{"id": "a", "batchlet": {"ref": "x.Y"},
                                            "next": "ghost"}]}
-    refused = httpx.post(f"{url}/e2e/test-executions", json=nowhere, timeout=10)
+    refused = api.post(f"{url}/e2e/test-executions", json=nowhere, timeout=10)
     assert refused.status_code == 400
     assert refused.json()["messages"] == ["step a: next 'ghost' is not an element of the job"]
     # Static rules pass, but the path the job takes with every step completed ends in a fail.

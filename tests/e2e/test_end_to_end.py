@@ -1,8 +1,8 @@
 """Real ``jsbus serve`` and ``jsagent`` processes on loopback, real HTTP, real child processes."""
-import httpx
 import pytest
 
 from tests.e2e.helpers import deploy, register, run_to_end, wait_for_agents
+from tests.e2e import api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -28,10 +28,10 @@ def test_two_step_job_completes_on_the_agent(running_bus, running_agent):
     greet_logs = [line["execution-log/message"]
                   for line in execution["job-execution/step-executions"][0]["step-execution/logs"]]
     assert any("Hello from pid" in line for line in greet_logs), greet_logs
-    job = httpx.get(f"{url}/e2e/job/TWO-STEPS", timeout=10).json()
+    job = api.get(f"{url}/e2e/job/TWO-STEPS", timeout=10).json()
     assert job["job/stats"]["total"] == 1 and job["job/stats"]["success"] == 1
     assert job["job/latest-execution"]["job-execution/batch-status"] == "batch-status/completed"
-    recent = httpx.get(f"{url}/agent/{agent['agent/instance-id']}", timeout=10).json()
+    recent = api.get(f"{url}/agent/{agent['agent/instance-id']}", timeout=10).json()
     assert [e["job-execution/execution-id"] for e in recent["agent/executions"]] == \
         [execution["job-execution/execution-id"]]
 
@@ -49,7 +49,7 @@ def test_failing_batchlet_fails_the_execution_with_the_error(running_bus, runnin
     assert len(steps(execution)) == 2, "a step after a failed one must not run"
     failed_logs = execution["job-execution/step-executions"][1]["step-execution/logs"]
     assert any("Traceback" in (line["execution-log/exception"] or "") for line in failed_logs)
-    job = httpx.get(f"{url}/e2e/job/FAILS", timeout=10).json()
+    job = api.get(f"{url}/e2e/job/FAILS", timeout=10).json()
     assert job["job/stats"]["failure"] == 1
 
 
@@ -87,7 +87,7 @@ def test_work_spreads_over_two_agents_and_nothing_is_lost(running_bus, tmp_path)
         assert {e["job-execution/batch-status"] for e in executions} == {"batch-status/completed"}
         used = {e["job-execution/agent"]["agent/name"] for e in executions}
         assert used == {"agent-1", "agent-2"}
-        listed = httpx.get(f"{url}/e2e/job/NAPS/executions", params={"limit": 100}).json()
+        listed = api.get(f"{url}/e2e/job/NAPS/executions", params={"limit": 100}).json()
         assert listed["hits"] == 6
     finally:
         for agent in agents:

@@ -1,21 +1,21 @@
 """Restart, stop, abandon and logs through the REST API, with real bus and agent processes."""
-import httpx
 import pytest
 
 from tests.e2e.helpers import deploy, run_to_end, wait_for_agents, wait_for_status
+from tests.e2e import api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 
 def register_document(url, document, app="e2e"):
-    response = httpx.post(f"{url}/{app}/jobs", json=document, timeout=10)
+    response = api.post(f"{url}/{app}/jobs", json=document, timeout=10)
     assert response.status_code in (200, 201), response.text
 
 
 def command(url, execution, name, body=None):
     path = (f"{url}/{execution['job-execution/app']}/job/{execution['job-execution/job-name']}"
             f"/execution/{execution['job-execution/execution-id']}/{name}")
-    return httpx.put(path, json=body if body is not None else {}, timeout=10)
+    return api.put(path, json=body if body is not None else {}, timeout=10)
 
 
 def step_names(execution):
@@ -68,7 +68,7 @@ def test_stop_a_running_batchlet_then_restart_it(running_bus, running_agent):
     deploy(url)
     register_document(url, {"id": "LONG", "steps": [
         {"id": "wait", "batchlet": {"ref": "e2e_batch.WaitsForStop"}}]})
-    created = httpx.post(f"{url}/e2e/job/LONG/executions", json={}, timeout=10)
+    created = api.post(f"{url}/e2e/job/LONG/executions", json={}, timeout=10)
     location = url + created.headers["location"]
     running = wait_for_status(location, "batch-status/started")
     stopping = command(url, running, "stop")
@@ -91,7 +91,7 @@ def test_abandon_a_running_execution_is_refused(running_bus, running_agent):
     deploy(url)
     register_document(url, {"id": "BUSY", "steps": [
         {"id": "wait", "batchlet": {"ref": "e2e_batch.WaitsForStop"}}]})
-    created = httpx.post(f"{url}/e2e/job/BUSY/executions", json={}, timeout=10)
+    created = api.post(f"{url}/e2e/job/BUSY/executions", json={}, timeout=10)
     location = url + created.headers["location"]
     running = wait_for_status(location, "batch-status/started")
     refused = command(url, running, "abandon")
@@ -105,7 +105,7 @@ def test_stop_before_dispatch_and_unknown_commands(running_bus):
     deploy(url)
     register_document(url, {"id": "WAITS", "steps": [
         {"id": "a", "batchlet": {"ref": "e2e_batch.Count"}}]})
-    created = httpx.post(f"{url}/e2e/job/WAITS/executions", json={}, timeout=10).json()
+    created = api.post(f"{url}/e2e/job/WAITS/executions", json={}, timeout=10).json()
     stopped = command(url, created, "stop")
     assert stopped.status_code == 202
     assert stopped.json()["job-execution/batch-status"] == "batch-status/stopped"
@@ -122,14 +122,14 @@ def test_logs_are_kept_with_their_step_and_paged(running_bus, running_agent):
         {"id": "greet", "batchlet": {"ref": "e2e_batch.Greet"}}]})
     execution = run_to_end(url, "TALKS")
     base = (f"{url}/e2e/job/TALKS/execution/{execution['job-execution/execution-id']}/logs")
-    first = httpx.get(base, params={"step": "talk", "limit": 10}).json()
+    first = api.get(base, params={"step": "talk", "limit": 10}).json()
     assert first["hits"] == 25 and len(first["results"]) == 10
     assert [r["execution-log/message"] for r in first["results"]][:2] == ["line 0", "line 1"]
-    last = httpx.get(base, params={"step": "talk", "offset": 20, "limit": 10}).json()
+    last = api.get(base, params={"step": "talk", "offset": 20, "limit": 10}).json()
     assert [r["execution-log/message"] for r in last["results"]] == \
         [f"line {n}" for n in range(20, 25)]
     assert all(r["execution-log/level"] == "log-level/info" for r in last["results"])
-    everything = httpx.get(base, params={"limit": 1000}).json()
+    everything = api.get(base, params={"limit": 1000}).json()
     assert everything["hits"] >= 27
     assert {r["execution-log/step-name"] for r in everything["results"]} == {"talk", "greet"}
-    assert httpx.get(base.replace("/logs", "/gossip")).status_code == 404
+    assert api.get(base.replace("/logs", "/gossip")).status_code == 404

@@ -1,17 +1,17 @@
 """One dispatcher per database, however many bus processes or gunicorn workers serve it."""
 import re
 
-import httpx
 import pytest
 
 from jsbus.launch import start_agent, start_bus, stop_all, wait_until
 from tests.e2e.helpers import deploy, register, run_to_end, wait_for_agents
+from tests.e2e import api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 
 def role(url):
-    return httpx.get(f"{url}/healthcheck", timeout=5).json()["role"]
+    return api.get(f"{url}/healthcheck", timeout=5).json()["role"]
 
 
 def test_second_bus_on_the_same_database_serves_the_api_only(tmp_path):

@@ -4,13 +4,13 @@ protocol, in JSON and in EDN)."""
 import json
 
 import edn_format
-import httpx
 import pytest
 from edn_format import Keyword
 
 from jsbus.launch import start_agent, start_bus
 from tests.e2e.helpers import deploy, run_to_end, wait_for_agents
 from tests.webhook import WebhookReceiver, until
+from tests.e2e import api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -25,11 +25,11 @@ def test_each_matching_transition_is_posted_once(tmp_path, form):
             agent, _ = start_agent(tmp_path, url)
             wait_for_agents(url)
             deploy(url)
-            response = httpx.post(f"{url}/e2e/jobs", timeout=10, json={
+            response = api.post(f"{url}/e2e/jobs", timeout=10, json={
                 "id": "HELLO", "steps": [{"id": "greet", "batchlet": {"ref": "e2e_batch.Greet"}}]})
             assert response.status_code == 201, response.text
             for status in ("started", "completed", "failed"):
-                added = httpx.put(f"{url}/e2e/job/HELLO/settings/status-notification",
+                added = api.put(f"{url}/e2e/job/HELLO/settings/status-notification",
                                   timeout=10, json={"status-notification/type": f"on-{status}",
                                                     "status-notification/batch-status": status})
                 assert added.status_code == 201, added.text
@@ -38,7 +38,7 @@ def test_each_matching_transition_is_posted_once(tmp_path, form):
             receiver.wait_for(2)
 
             def delivered():
-                results = httpx.get(f"{url}/e2e/job/HELLO/notifications",
+                results = api.get(f"{url}/e2e/job/HELLO/notifications",
                                     timeout=10).json()["results"]
                 return [d for d in results if d["delivery/state"] == "delivered"]
             record = until(lambda: len(delivered()) == 2 and delivered(),

@@ -4,11 +4,11 @@ import time
 from collections import Counter
 from datetime import datetime
 
-import httpx
 import pytest
 
 from jsbus.launch import start_agent, start_bus, stop_all, wait_until
 from tests.e2e.helpers import deploy, register, wait_for_agents
+from tests.e2e import api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
 FAST = {"JSBUS_SCHEDULER_LEAD": "0.5", "JSBUS_SCHEDULER_MISFIRE_THRESHOLD": "0.5",
@@ -20,18 +20,18 @@ def when(text):
 
 
 def history(url, job, app="e2e"):
-    return httpx.get(f"{url}/{app}/job/{job}/schedule/history", params={"limit": 1000},
+    return api.get(f"{url}/{app}/job/{job}/schedule/history", params={"limit": 1000},
                      timeout=10).json()["results"]
 
 
 def executions(url, job, app="e2e"):
-    return httpx.get(f"{url}/{app}/job/{job}/executions", params={"limit": 1000},
+    return api.get(f"{url}/{app}/job/{job}/executions", params={"limit": 1000},
                      timeout=10).json()["results"]
 
 
 def add_schedule(url, job, **extra):
     body = {"schedule/cron-notation": "* * * * * ?", **extra}
-    response = httpx.post(f"{url}/e2e/job/{job}/schedule", json=body, timeout=10)
+    response = api.post(f"{url}/e2e/job/{job}/schedule", json=body, timeout=10)
     assert response.status_code == 201, response.text
 
 
@@ -53,7 +53,7 @@ def test_scheduled_runs_are_on_time(tmp_path):
         wait_until(lambda: len([e for e in executions(url, "TICK") if e[
             "job-execution/batch-status"] == "batch-status/completed"]) >= 4, 30,
             what="four scheduled executions to complete")
-        httpx.put(f"{url}/e2e/job/TICK/schedule/pause", timeout=10)
+        api.put(f"{url}/e2e/job/TICK/schedule/pause", timeout=10)
         rows, runs = _slots_and_executions(url, "TICK")
     finally:
         stop_all(agent, bus)
@@ -125,7 +125,7 @@ def test_overlap_skip_and_pause_are_recorded_in_the_ledger(tmp_path):
         add_schedule(url, "BUSY", **{"schedule/overlap-policy": "skip"})
         wait_until(lambda: any("overlap" in (r["fire-slot/reason"] or "")
                                for r in history(url, "BUSY")), 20, what="an overlap row")
-        paused = httpx.put(f"{url}/e2e/job/BUSY/schedule/pause", timeout=10)
+        paused = api.put(f"{url}/e2e/job/BUSY/schedule/pause", timeout=10)
         assert paused.json()["schedule/active?"] is False
         wait_until(lambda: any(r["fire-slot/reason"] == "paused" for r in history(url, "BUSY")),
                    20, what="a paused row")
@@ -133,7 +133,7 @@ def test_overlap_skip_and_pause_are_recorded_in_the_ledger(tmp_path):
         running = [e for e in executions(url, "BUSY")
                    if e["job-execution/batch-status"] == "batch-status/started"]
         for execution in running:
-            httpx.put(f"{url}/e2e/job/BUSY/execution/{execution['job-execution/execution-id']}"
+            api.put(f"{url}/e2e/job/BUSY/execution/{execution['job-execution/execution-id']}"
                       "/stop", timeout=10)
     finally:
         stop_all(agent, bus)
@@ -183,7 +183,7 @@ def test_a_burst_of_schedules_fires_each_slot_once_and_on_time(tmp_path):
         wait_until(lambda: all(len(completed(job)) >= 3 for job in jobs), 60,
                    what="three scheduled executions of each job to complete")
         for job in jobs:
-            httpx.put(f"{url}/e2e/job/{job}/schedule/pause", timeout=10)
+            api.put(f"{url}/e2e/job/{job}/schedule/pause", timeout=10)
         runs = {job: executions(url, job) for job in jobs}
         rows = {job: history(url, job) for job in jobs}
     finally:

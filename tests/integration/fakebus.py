@@ -4,13 +4,27 @@ The real bus (``jsbus serve``) stores events and shows them through its API; the
 and the agent mode of the engine semantics tests need more: every event exactly as the agent
 posted it (its ``seq``, the batches, a refused batch sent again), and a hook per event. The
 real bus is covered end to end by ``tests/e2e``.
+
+It speaks the enrollment protocol (``docs/protocol.md``) as a bus that approves every agent at
+once: the first heartbeat's answer carries a secret sealed to the agent's public key; from then
+on it checks the agent's signatures (an unsigned or badly signed message gets 401), and
+``auth()`` signs the commands a test sends the agent (an ``httpx.Auth``).
 """
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
+from urllib.parse import unquote
+
+import httpx
+from nacl.public import PublicKey, SealedBox
+
+from jsbus import signing
+
+FAKE_BUS_ID = "fake-bus"
 
 FINAL_STATUSES = frozenset({"completed", "failed", "stopped"})
 
@@ -33,6 +47,10 @@ class FakeBus:
         self._finals: dict[Any, dict] = {}
         self._watchers: dict[Any, Callable[[dict], None]] = {}
         self._cond = threading.Condition()
+        self.secrets: dict[str, bytes] = {}  # agent instance id -> its secret
+        self.enrolled: set[str] = set()  # agents that signed a message
+        self.refused: list[tuple[str, str]] = []  # (path, why) of refused messages
+        self._verifier = signing.Verifier(signing.AGENT_TO_BUS)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_port}"
@@ -43,8 +61,10 @@ class FakeBus:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                status, answer = bus.record(self.path, body)
+                raw = self.rfile.read(int(self.headers["Content-Length"]))
+                body = json.loads(raw)
+                refused = bus.check(self.path, self.headers, raw, body)
+                status, answer = refused or bus.record(self.path, body)
                 data = json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -57,12 +77,59 @@ class FakeBus:
 
         return Handler
 
+    # -- enrollment and signatures ---------------------------------------------------------
+    def check(self, path: str, headers, raw: bytes, body: dict) -> tuple[int, dict] | None:
+        """None when the message may be recorded, else the refusal (401)."""
+        agent_id = path.split("/")[2] if path.startswith("/agent/") else ""
+        with self._cond:
+            secret = self.secrets.get(agent_id)
+        if not signing.is_signed(headers):
+            if agent_id in self.enrolled or path.endswith("/events"):
+                return self._refuse_message(path, "unsigned message")
+            return None
+        try:
+            self._verifier.verify(headers, "POST", path, raw,
+                                  lambda a, b: secret if (a, b) == (agent_id, FAKE_BUS_ID)
+                                  else None)
+        except signing.SignatureError as exc:
+            return self._refuse_message(path, str(exc))
+        with self._cond:
+            self.enrolled.add(agent_id)
+            self._cond.notify_all()
+        return None
+
+    def _refuse_message(self, path: str, why: str) -> tuple[int, dict]:
+        with self._cond:
+            self.refused.append((path, why))
+        return 401, {"messages": [why]}
+
+    def _enrollment(self, agent_id: str, body: dict) -> dict:  # with self._cond held
+        key = body.get("agent/public-key")
+        if agent_id in self.enrolled or not isinstance(key, str):
+            return {}
+        secret = self.secrets.setdefault(agent_id, signing.new_secret())
+        sealed = SealedBox(PublicKey(base64.b64decode(key))).encrypt(secret)
+        return {"enrollment": {"bus-id": FAKE_BUS_ID,
+                               "sealed-secret": base64.b64encode(sealed).decode()}}
+
+    def wait_enrolled(self, agent_id: str | None = None, timeout: float = 30) -> str:
+        """Wait until an agent (that one, or any) has signed a message; its instance id."""
+        def enrolled():
+            if agent_id is not None:
+                return agent_id if agent_id in self.enrolled else None
+            return next(iter(self.enrolled), None)
+        return self.wait_for(enrolled, timeout)
+
+    def auth(self, agent_id: str | None = None) -> httpx.Auth:
+        """Signs each request with the secret of ``agent_id`` (default: the one enrolled)."""
+        return SigningAuth(self, agent_id)
+
     def record(self, path: str, body: dict) -> tuple[int, dict]:
         with self._cond:
             if path.endswith("/heartbeat"):
                 self.heartbeats.append(body)
                 self._cond.notify_all()
-                return 200, {"lease": 15}
+                return 200, {"lease": 15, **self._enrollment(path.split("/")[2], body)}
             if self._refuse(body["events"]):
                 self.rejected_batches += 1
                 return 500, {"messages": ["the fake bus is down"]}
@@ -135,3 +202,24 @@ class FakeBus:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class SigningAuth(httpx.Auth):
+    """Signs commands to an agent as the fake bus it enrolled with (``jsbus.signing``)."""
+
+    requires_request_body = True
+
+    def __init__(self, bus: FakeBus, agent_id: str | None):
+        self.bus = bus
+        self.agent_id = agent_id
+
+    def auth_flow(self, request: httpx.Request):
+        agent_id = self.agent_id or self.bus.wait_enrolled()
+        with self.bus._cond:
+            secret = self.bus.secrets[agent_id]
+        url = request.url
+        path = unquote(url.path) + (f"?{url.query.decode()}" if url.query else "")
+        request.headers.update(signing.sign(secret, signing.BUS_TO_AGENT, request.method, path,
+                                            request.content, agent_id, FAKE_BUS_ID))
+        yield request
+

@@ -48,7 +48,9 @@ class Agent:
             self.bus.close()
             raise
         self.pid = self.process.popen.pid
-        self.http = httpx.Client(base_url=self.url, timeout=10, trust_env=False)
+        self.bus.wait_enrolled()  # commands must be signed by the bus the agent enrolled with
+        self.http = httpx.Client(base_url=self.url, timeout=10, trust_env=False,
+                                 auth=self.bus.auth())
 
     def zygote(self) -> psutil.Process | None:
         """The agent's zygote process now, if there is one."""

@@ -23,7 +23,8 @@ LISTENING = re.compile(r"^jsagent (\S+) listening on http://(\S+):(\d+)$")
 class AgentProcess:
     """``python -m jsagent.cli`` on 127.0.0.1 port 0, discovery off."""
 
-    def __init__(self, bus_url: str, work_dir: Path, *extra: str, stop_grace: float = 5):
+    def __init__(self, bus: FakeBus, work_dir: Path, *extra: str, stop_grace: float = 5):
+        bus_url = bus.url
         env = dict(os.environ, JSAGENT_HEARTBEAT_INTERVAL="0.3",
                    JSAGENT_STOP_GRACE=str(stop_grace))
         self.proc = subprocess.Popen(
@@ -34,7 +35,9 @@ class AgentProcess:
         self._listening = threading.Event()
         threading.Thread(target=self._read_log, daemon=True).start()
         assert self._listening.wait(30), "the agent did not start:\n" + "\n".join(self.log)
-        self.http = httpx.Client(base_url=self.url, timeout=10, trust_env=False)
+        bus.wait_enrolled(self.instance_id)  # commands must be signed by its bus
+        self.http = httpx.Client(base_url=self.url, timeout=10, trust_env=False,
+                                 auth=bus.auth(self.instance_id))
 
     def _read_log(self) -> None:
         for line in self.proc.stderr:
@@ -79,7 +82,7 @@ def bus():
 
 @pytest.fixture(scope="module")
 def agent(bus, tmp_path_factory):
-    process = AgentProcess(bus.url, tmp_path_factory.mktemp("agent"), "--capacity", "2")
+    process = AgentProcess(bus, tmp_path_factory.mktemp("agent"), "--capacity", "2")
     yield process
     try:
         assert process.terminate() == 0, "\n".join(process.log)
@@ -224,23 +227,26 @@ def test_events_refused_by_the_bus_are_resent_and_arrive_once_in_order(bus, agen
 
 @pytest.mark.timeout(60)
 def test_the_instance_id_survives_a_restart_and_join_switches_the_bus(bus, tmp_path):
-    first = AgentProcess(bus.url, tmp_path)
+    first = AgentProcess(bus, tmp_path)
     try:
         assert first.terminate() == 0
     finally:
         first.kill()
     other_bus = FakeBus()
-    second = AgentProcess(bus.url, tmp_path)
+    second = AgentProcess(bus, tmp_path)
     try:
         assert second.instance_id == first.instance_id
         assert (tmp_path / "instance-id").read_text().strip() == first.instance_id
+        # An enrolled agent takes a join only from the bus it enrolled with.
+        refused = httpx.post(f"{second.url}/join", json={"bus-url": other_bus.url}, timeout=10,
+                             trust_env=False)
+        assert refused.status_code == 401, refused.text
         joined = second.http.post("/join", json={"bus-url": other_bus.url})
         assert joined.status_code == 200
         assert joined.json()["agent/instance-id"] == second.instance_id
-        other_bus.wait_for(lambda: other_bus.heartbeats)
-        assert second.http.post("/executions", json=start_command(
-            1, "agentapp_steps.Hello")).status_code == 202
-        assert other_bus.final_event(1)["status"] == "completed"
+        # It heartbeats there, signed for its own bus: a bus without its secret refuses them.
+        other_bus.wait_for(lambda: other_bus.refused)
+        assert not other_bus.heartbeats
         assert second.http.post("/join", json={"bus-url": "nope"}).status_code == 400
         assert second.terminate() == 0
     finally:
@@ -251,7 +257,7 @@ def test_the_instance_id_survives_a_restart_and_join_switches_the_bus(bus, tmp_p
 @pytest.mark.timeout(60)
 def test_sigterm_stops_running_executions_and_flushes_their_events(tmp_path):
     bus = FakeBus()
-    agent = AgentProcess(bus.url, tmp_path)
+    agent = AgentProcess(bus, tmp_path)
     try:
         assert agent.http.post("/executions", json=start_command(
             1, "agentapp_steps.SleepUntilStopped")).status_code == 202
@@ -268,7 +274,7 @@ def test_sigterm_stops_running_executions_and_flushes_their_events(tmp_path):
 @pytest.mark.timeout(60)
 def test_a_batchlet_that_ignores_stop_is_killed_after_the_grace(tmp_path):
     bus = FakeBus()
-    agent = AgentProcess(bus.url, tmp_path, stop_grace=0.5)
+    agent = AgentProcess(bus, tmp_path, stop_grace=0.5)
     try:
         assert agent.http.post("/executions", json=start_command(
             1, "agentapp_steps.IgnoresStop")).status_code == 202

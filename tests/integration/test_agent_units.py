@@ -2,6 +2,8 @@
 and many start commands), the alarm and the holds of scheduled executions."""
 from __future__ import annotations
 
+import base64
+import json
 import threading
 import time
 
@@ -14,6 +16,9 @@ from jsagent.holds import Holds, not_before_seconds
 from jsagent.commands import parse_start_command
 from jsagent.identity import instance_id
 from jsagent.server import create_app
+from jsagent.trust import AgentKeys
+from nacl.public import PublicKey, SealedBox
+from jsbus import signing
 from jsagent.spec import advertise_host
 from jsbus.errors import ConfigurationError, ValidationError
 
@@ -88,9 +93,36 @@ class StubControl:
         return execution_id == 1
 
 
-def test_the_http_layer():
+class SignedClient(testing.TestClient):
+    """Signs every request as the bus the agent's keys enrolled with (``jsbus.signing``)."""
+
+    def __init__(self, app, keys, secret: bytes):
+        super().__init__(app)
+        self.keys, self.secret = keys, secret
+
+    def simulate_request(self, method="GET", path="/", **kwargs):
+        if "json" in kwargs:
+            kwargs["body"] = json.dumps(kwargs.pop("json")).encode()
+            kwargs.setdefault("headers", {})["Content-Type"] = "application/json"
+        body = kwargs.get("body") or b""
+        headers = dict(kwargs.pop("headers", None) or {})
+        headers.update(signing.sign(self.secret, signing.BUS_TO_AGENT, method, path, body,
+                                    self.keys.instance_id, "bus-1"))
+        return super().simulate_request(method, path, headers=headers, **kwargs)
+
+
+def signed_client(control, work_dir):
+    keys = AgentKeys(work_dir, "agent-1")
+    secret = signing.new_secret()
+    sealed = SealedBox(PublicKey(base64.b64decode(keys.public_key))).encrypt(secret)
+    assert keys.accept({"enrollment": {"bus-id": "bus-1",
+                                       "sealed-secret": base64.b64encode(sealed).decode()}})
+    return SignedClient(create_app(control, keys), keys, secret)
+
+
+def test_the_http_layer(tmp_path):
     control = StubControl()
-    client = testing.TestClient(create_app(control))
+    client = signed_client(control, tmp_path)
     assert client.simulate_get("/healthcheck").json == {"status": "ok"}
     assert client.simulate_post("/join", json={"bus-url": "http://bus:1"}).status_code == 200
     assert control.joined == ["http://bus:1"]
@@ -107,9 +139,9 @@ def start_body(execution_id):
             "document": {"id": "J", "steps": [{"id": "S", "batchlet": {"ref": "a.B"}}]}}
 
 
-def test_a_batch_is_validated_per_command_and_started_with_one_call():
+def test_a_batch_is_validated_per_command_and_started_with_one_call(tmp_path):
     control = StubControl()
-    client = testing.TestClient(create_app(control))
+    client = signed_client(control, tmp_path)
     answer = client.simulate_post("/executions/batch", json={"executions": [
         start_body(7), {**start_body(8), "job": 3}, start_body(9), "nonsense"]})
     assert answer.status_code == 200

@@ -445,7 +445,7 @@ def test_in_a_worker_the_output_is_the_step_log_and_the_exit_code_its_exit_statu
                                        "properties": {"main": "bfx_mains:count", "args": "a b"}}}]
     command = {"execution-id": 9, "app": "demo", "job": "JOB-B",
                "document": {"id": "JOB-B", "properties": {}, "steps": steps},
-               "parameters": {}, "classpath": [FIXTURES.as_uri()]}
+               "parameters": {}, "classpath": [FIXTURES.as_uri()], "builtins": ["shell"]}
     events, proc = run_worker(command)
     assert proc.returncode == 0
     ended = {e["step"]: e for e in events if e["type"] == "step-ended"}
@@ -470,3 +470,23 @@ def test_a_worker_runs_nothing_when_an_artifact_was_not_fetched():
     final = [e for e in events if e["type"] == "execution"][-1]
     assert final["status"] == "failed" and "could not be fetched" in final["exit-status"]
     assert not [e for e in events if e["type"] == "step-started"]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("ref", ["shell", "jsagent.batchlets:ShellBatchlet",
+                                 "jsagent.batchlets.shell.ShellBatchlet", "java-main"])
+def test_a_worker_refuses_a_restricted_builtin_its_start_command_does_not_enable(ref, tmp_path):
+    marker = tmp_path / "ran"
+    steps = [{"id": "S", "batchlet": {"ref": ref, "properties": {
+        "command": f"touch {marker}", "main_class": "Nope"}}}]
+    command = {"execution-id": 11, "app": "demo", "job": "JOB-R",
+               "document": {"id": "JOB-R", "properties": {}, "steps": steps},
+               "parameters": {}, "classpath": [], "builtins": ["python-main"]}
+    events, proc = run_worker(command)
+    assert proc.returncode == 0
+    ended = {e["step"]: e for e in events if e["type"] == "step-ended"}
+    assert ended["S"]["status"] == "failed"
+    messages = " ".join(str(e.get("message")) + str(e.get("exception"))
+                        for e in events if e["type"] == "log")
+    assert "has not enabled" in messages, messages
+    assert not marker.exists()

@@ -98,7 +98,10 @@ def test_a_ref_may_be_a_built_in_name_or_one_registered_by_a_loaded_module(run_j
     run = run_job(command([step("A", "eapp_batchlets.Exit"),
                            step("B", "eapp-hello")]))
     assert run.ended["B"]["exit-status"] == "HELLO"
-    run = run_job(command([step("A", "shell", props={"command": "true"})]))
+    shell = command([step("A", "shell", props={"command": "true"})])
+    run = run_job(dict(shell, builtins=["shell"]))  # its application enabled shell
     assert (run.status, run.ended["A"]["exit-status"]) == ("completed", "0")  # built in
+    run = run_job(shell)  # not enabled: refused, nothing runs
+    assert run.status == "failed" and "has not enabled" in run.exit_status
     run = run_job(command([step("A", "no-such-name")]))
     assert run.exit_status.startswith("ValueError: batchlet ref 'no-such-name'")

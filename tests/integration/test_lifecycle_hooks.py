@@ -3,15 +3,15 @@ record the calls) with its API on a loopback port, and a real agent process."""
 import signal
 import threading
 
-import httpx
 import pytest
 
 from jsbus.api.app import create_app
 from jsbus.bus import Bus
 from jsbus.devserver import BackgroundServer
 from jsbus.hookspecs import hookimpl
-from jsbus.launch import start_agent, wait_until
+from jsbus.launch import dev_join_token, start_agent, wait_until
 from jsbus.plugins import PluginHost
+from tests.e2e import api
 from tests.e2e.helpers import deploy, register, run_to_end, wait_for_agents
 
 pytestmark = pytest.mark.timeout(90)
@@ -42,11 +42,13 @@ class Recorder:
 
 
 @pytest.fixture
-def live_bus(bus_config):
+def live_bus(bus_config, tmp_path):
     recorder = Recorder()
     server = BackgroundServer()
     config = bus_config.with_overrides({"bus.bind": f"127.0.0.1:{server.port}",
-                                        "agents.lease": 2.0})
+                                        "agents.lease": 2.0,
+                                        # the agent start_agent starts in tmp_path enrolls
+                                        "agents.bootstrap_join_token": dev_join_token(tmp_path)})
     bus = Bus(config, PluginHost(config, plugins=[recorder]))
     bus.start()
     server.start(create_app(bus))
@@ -74,7 +76,7 @@ def test_hooks_fire_once_per_transition_and_per_agent_event(live_bus, tmp_path):
         agent.popen.send_signal(signal.SIGKILL)
         agent.popen.wait(10)
         wait_until(lambda: ("lost", instance_id) in recorder.calls, 20, what="the agent lost")
-        assert httpx.get(f"{url}/agent/{instance_id}").json()["agent/status"] == "lost"
+        assert api.get(f"{url}/agent/{instance_id}").json()["agent/status"] == "lost"
         assert [c for c in recorder.calls if c[0] != "status"] == [("joined", instance_id),
                                                                    ("lost", instance_id)]
     finally:

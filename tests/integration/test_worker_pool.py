@@ -155,7 +155,8 @@ def test_start_commands_in_a_batch_are_answered_each_in_order(agent, apps):
 
 @pytest.mark.timeout(60)
 def test_http_connections_are_kept_alive(agent, apps):
-    with httpx.Client(base_url=agent.url, timeout=10, trust_env=False) as client:
+    with httpx.Client(base_url=agent.url, timeout=10, trust_env=False,
+                      auth=agent.bus.auth()) as client:
         answers = [client.get("/healthcheck"), client.get("/spec"),
                    client.post("/executions/batch", json={"executions": []}),
                    client.put("/executions/999999/stop"), client.get("/nowhere")]

@@ -6,6 +6,7 @@ import pytest
 pytestmark = pytest.mark.timeout(60)
 
 JOB = {"id": "JOB-9", "steps": [{"id": "S1", "batchlet": {"ref": "unit_batch.Noop"}}]}
+from tests.trusted_agent import heartbeat as trusted_heartbeat, trusted
 
 
 def messages(response):
@@ -130,6 +131,10 @@ def agent_document(instance_id="a-1", port=4510):
 def test_heartbeat_registers_an_agent(client, deployed):
     app, _ = deployed
     assert client.simulate_post("/agent/a-1/heartbeat", json=agent_document()).status_code == 200
+    # Unsigned, with no key: pending (docs/protocol.md, "Enrollment"), and it gets no work.
+    assert client.simulate_get("/agent/a-1").json["agent/status"] == "pending"
+    assert client.simulate_get(f"/{app}/stats").json == {"agents": 0, "jobs": 1}
+    trusted_heartbeat(client, "a-1", agent_document())
     agents = client.simulate_get("/agents").json
     assert [(a["agent/instance-id"], a["agent/status"], a["agent/port"]) for a in agents] == \
         [("a-1", "ready", 4510)]
@@ -153,13 +158,17 @@ def test_bad_heartbeats(client, body, expected):
 def test_events_from_unknown_agent_or_malformed_are_refused(client):
     event = {"type": "execution", "execution-id": 1, "status": "started",
              "time": "2026-01-01T00:00:00Z"}
-    assert client.simulate_post("/agent/ghost/events", json={"events": [event]}).status_code == 404
-    client.simulate_post("/agent/a-1/heartbeat", json=agent_document())
+    ghost = client.simulate_post("/agent/ghost/events", json={"events": [event]})
+    assert ghost.status_code == 401, "unsigned: refused before anything is looked up"
+    agent = trusted(client, "a-1")
+    agent.enroll(agent_document())
+    unsigned = client.simulate_post("/agent/a-1/events", json={"events": [event]})
+    assert unsigned.status_code == 401 and "must be signed" in messages(unsigned)
     for bad, expected in [({"events": {}}, "events must be a list"),
                           ({"events": [dict(event, status="flying")]}, "events[0].status"),
                           ({"events": [dict(event, time="yesterday")]}, "events[0].time"),
                           ({"events": [dict(event, type="gossip")]}, "events[0].type")]:
-        response = client.simulate_post("/agent/a-1/events", json=bad)
+        response = agent.post("/agent/a-1/events", bad)
         assert response.status_code == 400 and expected in messages(response)
 
 

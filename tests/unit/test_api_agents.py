@@ -13,6 +13,8 @@ from jsbus.bus import Bus
 from jsbus.launch import wait_until
 from jsbus.model import AgentInfo, AgentStatus
 from jsbus.wire import parse_time
+from tests.trusted_agent import heartbeat as trusted_heartbeat
+from tests.conftest import admin_headers
 
 MEMORY = {"physical": {"free": 1000, "total": 4000}, "swap": {"free": 10, "total": 20}}
 CPU = {"process": {"load": 0.25, "time": 1_300_000_000},
@@ -38,8 +40,8 @@ def document(instance_id="a-1", free=1000, stats=None):
 
 
 def heartbeat(client, instance_id="a-1", **changes):
-    response = client.simulate_post(f"/agent/{instance_id}/heartbeat",
-                                     json=document(instance_id, **changes))
+    """A signed heartbeat of an enrolled agent (``tests.trusted_agent``; enrolled at its first)."""
+    response = trusted_heartbeat(client, instance_id, document(instance_id, **changes))
     assert response.status_code == 200, response.json
 
 
@@ -100,7 +102,7 @@ def test_a_block_outlives_the_bus(bus_config):
     first = Bus(bus_config)
     first.start()
     try:
-        client = falcon.testing.TestClient(create_app(first))
+        client = falcon.testing.TestClient(create_app(first), headers=admin_headers(first))
         heartbeat(client)
         client.simulate_put("/agent/a-1/block")
     finally:
@@ -108,7 +110,7 @@ def test_a_block_outlives_the_bus(bus_config):
     second = Bus(bus_config)
     second.start()
     try:
-        client = falcon.testing.TestClient(create_app(second))
+        client = falcon.testing.TestClient(create_app(second), headers=admin_headers(second))
         assert client.simulate_get("/agent/a-1").json["agent/blocked"] is True
         wait_until(lambda: slot_blocked(second, "a-1") is True, 10, what="the leader to know")
     finally:
@@ -123,7 +125,7 @@ def test_the_leader_sees_a_block_made_through_a_follower(bus, client, bus_config
     follower.start()
     try:
         assert not follower.is_leader
-        other = falcon.testing.TestClient(create_app(follower))
+        other = falcon.testing.TestClient(create_app(follower), headers=admin_headers(follower))
         assert other.simulate_put("/agent/a-1/block").json["agent/blocked"] is True
         wait_until(lambda: slot_blocked(bus, "a-1") is True, 10,
                    what="the leader to reconcile the block")
@@ -214,7 +216,7 @@ def test_monitor_configuration(bus_config, overrides, expected):
     configured = Bus(bus_config.with_overrides(overrides))
     configured.start()
     try:
-        client = falcon.testing.TestClient(create_app(configured))
+        client = falcon.testing.TestClient(create_app(configured), headers=admin_headers(configured))
         for free in (1, 2, 3):
             heartbeat(client, free=free)
         series = client.simulate_get("/agent/a-1/monitor/memory").json["series"]

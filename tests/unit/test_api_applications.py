@@ -13,6 +13,9 @@ import pytest
 from jsbus.api.app import create_app
 from jsbus.bus import Bus
 from jsbus.config import load_bus_config
+from tests.conftest import admin_headers
+from tests.trusted_agent import trusted
+from tests.unit.test_api import agent_document
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -76,7 +79,7 @@ def limited(tmp_path, roots):
         "apps.max_ratio": 50.0})
     bus = Bus(config)
     bus.start()
-    yield bus, falcon.testing.TestClient(create_app(bus))
+    yield bus, falcon.testing.TestClient(create_app(bus), headers=admin_headers(bus))
     bus.stop()
 
 
@@ -98,11 +101,15 @@ def test_uploads_make_revisions_and_newer_versions_replace_older(limited):
     assert [entry.rsplit("/", 1)[1] for entry in old.classpath] == [
         "shop_parts-1.0-py3-none-any.whl", "parts-1.2.jar"]
     sha = newer.json["artifacts"][0]["artifact/sha256"]
-    fetched = client.simulate_get(f"/artifacts/{sha}")
+    agent = trusted(client, "agent-1")
+    agent.enroll(agent_document("agent-1"))
+    fetched = agent.get(f"/artifacts/{sha}")
     assert fetched.status_code == 200 and fetched.headers["x-checksum-sha256"] == sha
     assert fetched.content == wheel("1.10")[1]
-    assert client.simulate_get(f"/artifacts/{'0' * 64}").status_code == 404
-    assert client.simulate_get("/artifacts/not-a-hash").status_code == 404
+    assert agent.get(f"/artifacts/{'0' * 64}").status_code == 404
+    assert agent.get("/artifacts/not-a-hash").status_code == 404
+    refused = client.simulate_get(f"/artifacts/{sha}")  # a user, even the admin: not signed
+    assert refused.status_code == 401 and "must be signed" in refused.json["messages"][0]
     deployed = client.simulate_post("/apps", json={"name": "shop", "classpath": classpath})
     assert deployed.status_code == 200 and deployed.json["application/revision"] == 4
 

@@ -7,6 +7,7 @@ import pytest
 
 from jsbus.api.app import create_app
 from jsbus.bus import Bus
+from tests.conftest import admin_headers
 
 pytestmark = pytest.mark.timeout(60)
 CONSOLE = "https://console.example.test"
@@ -16,7 +17,7 @@ CONSOLE = "https://console.example.test"
 def cors_client(bus_config):
     bus = Bus(bus_config.with_overrides({"bus.cors_origins": [CONSOLE]}))
     bus.start()
-    yield falcon.testing.TestClient(create_app(bus))
+    yield falcon.testing.TestClient(create_app(bus), headers=admin_headers(bus))
     bus.stop()
 
 

@@ -16,6 +16,7 @@ from jsbus.dryrun import LOST, NO_AGENT, NO_AGENT_HINT, DryRunner, deadline_for
 from jsbus.launch import wait_until
 from jsbus.model import AgentInfo, BatchStatus, utcnow
 from tests.unit.test_openapi import Answers, make_app
+from tests.conftest import admin_headers
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -32,8 +33,8 @@ def app(bus):
 
 
 @pytest.fixture
-def client(app):
-    return falcon.testing.TestClient(app)
+def client(app, bus):
+    return falcon.testing.TestClient(app, headers=admin_headers(bus))
 
 
 @pytest.fixture

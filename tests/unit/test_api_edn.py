@@ -14,6 +14,8 @@ from edn_format import Keyword as K
 from jsbus.api import edn_media
 from jsbus.api.app import create_app
 from jsbus.model import BatchStatus, LogRecord
+from tests.conftest import admin_headers
+from tests.trusted_agent import trusted
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -27,7 +29,7 @@ def client(bus):
     """The app as the bus serves it, with EDN installed (a no-op once create_app installs it)."""
     app = create_app(bus)
     edn_media.install(app)
-    return falcon.testing.TestClient(app)
+    return falcon.testing.TestClient(app, headers=admin_headers(bus))
 
 
 def edn(response, status: int):
@@ -67,7 +69,7 @@ def heartbeat(client) -> None:
     body = {"agent/instance-id": AGENT, "agent/name": "agent-1", "agent/host": "127.0.0.1",
             "agent/port": 4510, "agent/capacity": 1, "agent/jobs": {"running": 0},
             "agent/stats": {"memory": {"physical": {"free": 1, "total": 2}}}}
-    assert client.simulate_post(f"/agent/{AGENT}/heartbeat", json=body).status_code == 200
+    trusted(client, AGENT).enroll(body)  # an enrolled agent's signed heartbeats: ready
 
 
 # -- the console's session ----------------------------------------------------------------------
@@ -293,7 +295,7 @@ def test_install_twice_changes_nothing(bus):
     app = create_app(bus)
     edn_media.install(app)
     edn_media.install(app)
-    client = falcon.testing.TestClient(app)
+    client = falcon.testing.TestClient(app, headers=admin_headers(bus))
     assert edn(client.simulate_get("/apps", headers=EDN), 200) == []
 
 

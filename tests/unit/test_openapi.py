@@ -3,17 +3,21 @@ is described (and nothing else), every ``$ref`` resolves, and real answers valid
 described schemas (jsonschema, Draft 2020-12) through falcon's TestClient over a real Bus."""
 from __future__ import annotations
 
+import base64
+
 import re
 from urllib.parse import quote
 
 import falcon.testing
 import pytest
 from jsonschema import Draft202012Validator
+from nacl.public import PrivateKey
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 from jsbus.api.app import create_app
 from jsbus.api.openapi import install
+from tests.conftest import admin_headers
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -36,9 +40,9 @@ def app(bus):
 
 
 @pytest.fixture
-def client(app):
+def client(app, bus):
     """Overrides conftest's, so that ``deployed`` goes through this app too."""
-    return falcon.testing.TestClient(app)
+    return falcon.testing.TestClient(app, headers=admin_headers(bus))
 
 
 @pytest.fixture
@@ -298,6 +302,25 @@ def test_agent_schedule_and_calendar_answers_match_their_schemas(answers, deploy
     check("get", "/agent/{instance_id}", "/agent/a-1", 200)
     check("put", "/agent/{instance_id}/block", "/agent/a-1/block", 200)
     check("get", "/agent/{instance_id}/monitor/{kind}", "/agent/a-1/monitor/memory", 200)
+    # Agent trust: a-1 sent no public key, so it cannot be approved (409); a-2 can.
+    check("put", "/agent/{instance_id}/approve", "/agent/a-1/approve", 409)
+    key = base64.b64encode(bytes(PrivateKey.generate().public_key)).decode()
+    check("post", "/agent/{instance_id}/heartbeat", "/agent/a-2/heartbeat", 200,
+          json={**HEARTBEAT, "agent/instance-id": "a-2", "agent/public-key": key})
+    check("put", "/agent/{instance_id}/approve", "/agent/a-2/approve", 200)
+    enrolled = check("post", "/agent/{instance_id}/heartbeat", "/agent/a-2/heartbeat", 200,
+                     json={**HEARTBEAT, "agent/instance-id": "a-2", "agent/public-key": key})
+    assert enrolled["enrollment"]["sealed-secret"]
+    check("delete", "/agent/{instance_id}", "/agent/a-2", 200)
+    check("post", "/agent/{instance_id}/heartbeat", "/agent/a-2/heartbeat", 403,
+          json={**HEARTBEAT, "agent/instance-id": "a-2", "agent/public-key": key})
+    check("post", "/agent/{instance_id}/events", "/agent/a-1/events", 401, json={"events": []})
+    token = check("post", "/agents/join-tokens", "/agents/join-tokens", 201, json={"ttl": 60})
+    assert check("get", "/agents/join-tokens", "/agents/join-tokens", 200)[0][
+        "join-token/id"] == token["join-token/id"]
+    deleted = answers.client.simulate_delete(f"/agents/join-token/{token['join-token/id']}")
+    assert deleted.status_code == 204
+    check("delete", "/agents/join-token/{token_id}", "/agents/join-token/999", 404)
     calendar = {"calendar/name": "weekdays", "calendar/holidays": ["2026-12-25"],
                 "calendar/weekly-holiday": [True, False, False, False, False, False, True]}
     check("post", "/calendars", "/calendars", 201, json=calendar)

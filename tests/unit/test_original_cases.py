@@ -14,6 +14,7 @@ from edn_format import Keyword as K
 
 from jsbus.api.joblist import Query, parse_query, parse_sort
 from jsbus.model import BatchStatus
+from tests.trusted_agent import trusted
 
 pytestmark = pytest.mark.timeout(60)
 S = BatchStatus
@@ -278,17 +279,17 @@ def test_save_execution(client, bus, default):
     execution_id = client.simulate_post(f"/{APP}/job/job1/executions").json[
         "job-execution/execution-id"]
     bus.storage.claim_executions("a-1", datetime.now(timezone.utc), 1)
-    assert client.simulate_post("/agent/a-1/heartbeat", json={
-        "agent/instance-id": "a-1", "agent/name": "agent-1", "agent/host": "127.0.0.1",
-        "agent/port": 4510, "agent/capacity": 1, "agent/jobs": {"running": 0}}).status_code == 200
+    agent = trusted(client, "a-1")
+    agent.enroll({"agent/instance-id": "a-1", "agent/name": "agent-1",
+                  "agent/host": "127.0.0.1", "agent/port": 4510, "agent/capacity": 1,
+                  "agent/jobs": {"running": 0}})
     now = "2016-09-09T00:00:00Z"
     events = [{"type": "execution", "status": "started"},
               {"type": "step-started", "step": "S1"},
               {"type": "step-ended", "step": "S1", "status": "completed", "exit-status": "SUCCESS"},
               {"type": "execution", "status": "completed", "exit-status": "SUPERSUCCESS"}]
-    saved = client.simulate_post("/agent/a-1/events", json={"events": [
-        dict(event, seq=seq, time=now, **{"execution-id": execution_id})
-        for seq, event in enumerate(events, 1)]})
+    saved = agent.events([dict(event, seq=seq, time=now, **{"execution-id": execution_id})
+                          for seq, event in enumerate(events, 1)])
     assert saved.status_code == 200, saved.json
     shown = client.simulate_get(f"/{APP}/job/job1/execution/{execution_id}").json
     assert shown["job-execution/exit-status"] == "SUPERSUCCESS"

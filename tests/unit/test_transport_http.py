@@ -105,7 +105,9 @@ def agent():
 
 def make_transport(timeout: float = 5.0) -> HttpTransport:
     config = load_bus_config(environ={}).with_overrides({"agents.command_timeout": timeout})
-    return HttpTransport(config)
+    transport = HttpTransport(config)
+    transport.credentials = lambda agent_id: ("bus-1", b"k" * 32)  # every command is signed
+    return transport
 
 
 @pytest.fixture
@@ -226,13 +228,14 @@ def test_a_subclass_sees_every_command_through_send(agent):
             super().__init__(config)
             self.sent = []
 
-        def send(self, method, url, *, target, body=None):
-            answer = super().send(method, url, target=target, body=body)
+        def send(self, method, url, *, target, body=None, **options):
+            answer = super().send(method, url, target=target, body=body, **options)
             self.sent.append((method, url, answer))
             return answer
 
     agent.answers[("PUT", "/executions/7/stop")] = (202, {"execution-id": 7})
     transport = RecordingTransport(load_bus_config(environ={}))
+    transport.credentials = lambda agent_id: ("bus-1", b"k" * 32)
     try:
         transport.stop_execution(agent.info(), 7)
     finally:

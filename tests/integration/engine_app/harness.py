@@ -193,7 +193,9 @@ class EngineAgent:
         except BaseException:
             self.bus.close()
             raise
-        self.http = httpx.Client(base_url=self.url, timeout=10, trust_env=False)
+        self.bus.wait_enrolled()  # commands must be signed by the bus the agent enrolled with
+        self.http = httpx.Client(base_url=self.url, timeout=10, trust_env=False,
+                                 auth=self.bus.auth())
         self._ids = itertools.count(1)
 
     def fresh_id(self) -> int:
