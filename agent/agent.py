@@ -17,10 +17,12 @@ import pykka
 from jsagent.artifacts import ArtifactCache
 from jsagent.dryrun import run_dry
 from jsagent.identity import instance_id
-from jsagent.reporter import EventReporter, Heartbeat, bus_client
+from jsagent.heartbeat import Heartbeat, SelfFence
+from jsagent.reporter import EventReporter, bus_client
 from jsagent.pool import PoolSettings
-from jsagent.runtime import (ExecutionRuntime, PrestartWorkers, RunningCount, Shutdown,
-                             StartExecution, StartExecutions, StopExecution)
+from jsagent.runtime import (Drain, ExecutionRuntime, Fence, Moved, PrestartWorkers,
+                             QueryExecution, Shutdown, Snapshot, StartExecution,
+                             StartExecutions, StopExecution, Unfence)
 from jsagent.server import AgentServer, create_app
 from jsagent.spec import WILDCARD_HOSTS, AgentDocument
 from jsagent.trust import AgentKeys, SigningClient
@@ -106,11 +108,15 @@ class Agent:
         self.server = AgentServer(create_app(self, self.keys), host, port)
         self._document = AgentDocument(
             self.instance_id, self.name, cfg.get("agent.advertise_host"), host,
-            self.server.port, self.capacity, self.running, lambda: self.reporter.bus_url,
+            self.server.port, self.capacity, self.jobs, lambda: self.reporter.bus_url,
             HostStats())
+        fence = SelfFence(float(cfg.get("agent.self_fence")),
+                          lambda why: self._runtime.tell(Fence(why)),
+                          lambda: self._runtime.tell(Unfence()))
         self.heartbeat = Heartbeat(self.reporter, self._document.render,
                                    SigningClient(bus_client(self._timeout), self.keys),
-                                   cfg.get("agent.heartbeat_interval"), keys=self.keys)
+                                   cfg.get("agent.heartbeat_interval"), keys=self.keys,
+                                   on_moved=self.moved, fence=fence)
         if self.zygote is not None and not self.zygote.wait_ready(ZYGOTE_READY_TIMEOUT):
             log.warning("the zygote is not ready; workers start as fresh processes until it is")
         self._runtime.tell(PrestartWorkers())
@@ -141,19 +147,31 @@ class Agent:
                                          f"{exc}") from exc
             log.error("discovery failed (%s); reporting to %s only", exc, self.reporter.bus_url)
 
-    def shutdown(self) -> None:
-        """Refuse new work, stop running executions, flush events, unadvertise, stop serving."""
-        grace = float(self.config.get("agent.stop_grace"))
+    def drain(self, grace: float | None = None) -> None:
+        """Take no new work (heartbeats say ``agent/draining``); executions still running after
+        ``grace`` seconds (default ``agent.drain_grace``) are stopped with reason ``drain``.
+        ``idle`` is set once none runs."""
+        if grace is None:
+            grace = float(self.config.get("agent.drain_grace"))
+        if self._runtime is not None:
+            self._runtime.tell(Drain(grace))
+        if self.heartbeat is not None:
+            self.heartbeat.beat_now()
+
+    def shutdown(self, kill: bool = False) -> None:
+        """Refuse new work, stop running executions (``kill``: SIGKILL them at once), flush
+        events (bounded), unadvertise, stop serving."""
+        grace = 0.0 if kill else float(self.config.get("agent.stop_grace"))
         if self._runtime is not None:
             try:
-                self._runtime.ask(Shutdown(), timeout=self._timeout)
+                self._runtime.ask(Shutdown(kill=kill), timeout=self._timeout)
             except (pykka.Timeout, pykka.ActorDeadError):
                 log.error("the runtime did not answer the shutdown")
             if not self.idle.wait(grace + 5.0):
                 log.error("executions were still running when the agent stopped")
         if self.heartbeat is not None:
             self.heartbeat.close()
-            self.reporter.close(self._timeout)
+            self.reporter.close(1.0 if kill else self._timeout)
         if self._advertiser is not None:
             try:
                 self._advertiser.close()
@@ -168,9 +186,25 @@ class Agent:
 
     # --- AgentControl, called from HTTP threads ------------------------------------------
 
+    def jobs(self) -> dict[str, Any]:
+        """``{"running": n, "executions": [[id, attempt], ...], "draining": bool}``."""
+        return self._runtime.ask(Snapshot(), timeout=self._timeout)
+
     def running(self) -> int:
         """Executions running now."""
-        return self._runtime.ask(RunningCount(), timeout=self._timeout)
+        return self.jobs()["running"]
+
+    def moved(self, pairs: list[tuple[int, int]]) -> None:
+        """The bus moved these executions away: kill them, then drop their unsent events."""
+        found = self._runtime.ask(Moved(tuple(pairs)), timeout=self._timeout)
+        dropped = self.reporter.drop(pairs)
+        if found or dropped:
+            log.warning("the bus moved %s away: killed %d, dropped %d unsent events",
+                        sorted(pairs), len(found), dropped)
+
+    def query_execution(self, execution_id: int,
+                        attempt: int | None) -> tuple[int, dict[str, Any]]:
+        return self._runtime.ask(QueryExecution(execution_id, attempt), timeout=self._timeout)
 
     def document(self) -> dict[str, Any]:
         return self._document.render()

@@ -2,7 +2,13 @@
 
 Flags override the configuration file (``--config``) and ``JSAGENT_*`` environment
 variables. On start the agent logs ``jsagent <instance-id> listening on http://<host>:<port>``
-(the real port when 0 was asked for). SIGTERM or SIGINT stop it cleanly (exit status 0).
+(the real port when 0 was asked for).
+
+SIGTERM drains the agent: it takes no new work (its heartbeats say ``agent/draining``), lets
+running executions go on for ``agent.drain_grace`` seconds, then stops them (reason ``drain``),
+flushes its events to the bus (bounded by ``agent.request_timeout``) and exits 0. SIGINT does the
+same with no grace. A second SIGTERM or SIGINT kills the executions at once and exits with 128 +
+the signal number.
 """
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ import logging
 import signal
 import sys
 import threading
+from typing import Any
 
 import click
 
@@ -36,12 +43,43 @@ def setup_logging(level: str) -> None:
             logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def stop_on_signals() -> threading.Event:
-    """An event that SIGTERM or SIGINT sets."""
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    return stop
+class Signals:
+    """Counts SIGTERM and SIGINT; ``first`` and ``last`` are the signal numbers received."""
+
+    def __init__(self):
+        self.received: list[int] = []
+        self.changed = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        self.received.append(signum)
+        self.changed.set()
+
+    def wait(self, count: int, timeout: float) -> bool:
+        """True once ``count`` signals were received (waits up to ``timeout``)."""
+        if len(self.received) < count:
+            self.changed.wait(timeout)
+            self.changed.clear()
+        return len(self.received) >= count
+
+
+def drain(agent: Agent, signals: Signals) -> int:
+    """After the first signal: drain (SIGINT: no grace), wait until no execution runs or a
+    second signal came; the exit status (0 drained; 128 + signal when killed)."""
+    log = logging.getLogger("jsagent.cli")
+    grace = 0.0 if signals.received[0] == signal.SIGINT else None
+    log.warning("jsagent %s draining (signal %d; a second one kills the executions at once)",
+                agent.instance_id, signals.received[0])
+    agent.drain(grace)
+    while not agent.idle.is_set():
+        if signals.wait(2, 0.1):
+            log.error("jsagent %s: second signal, killing every execution", agent.instance_id)
+            agent.shutdown(kill=True)
+            return 128 + signals.received[1]
+    log.info("jsagent %s stopping", agent.instance_id)
+    agent.shutdown()
+    return 0
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -70,16 +108,18 @@ def main(bus, bind, name, work_dir, capacity, no_discovery, config_file, log_lev
         agent = Agent(config)
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from exc
-    stop = stop_on_signals()
+    signals = Signals()
     try:
         agent.start()
-        while not stop.wait(1.0):
+        while not signals.wait(1, 1.0):
             pass
     except (ConfigurationError, OSError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    finally:
-        logging.getLogger("jsagent.cli").info("jsagent %s stopping", agent.instance_id)
         agent.shutdown()
+        raise click.ClickException(str(exc)) from exc
+    except BaseException:
+        agent.shutdown(kill=True)
+        raise
+    sys.exit(drain(agent, signals))
 
 
 if __name__ == "__main__":

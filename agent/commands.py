@@ -106,6 +106,10 @@ def _check_fields(body: dict[str, Any], messages: list[str]) -> None:
             not_before_utc(body["not-before"])
         except ValueError as exc:
             messages.append(str(exc))
+    attempt = body.get("attempt", 1)
+    if attempt is not None and (isinstance(attempt, bool) or not isinstance(attempt, int)
+                                or attempt < 1):
+        messages.append("attempt must be a positive integer")
 
 
 def parse_start_command(body: Any) -> StartCommand:
@@ -113,7 +117,7 @@ def parse_start_command(body: Any) -> StartCommand:
 
     ``document`` must read as a job (``jsbus.jsl.codec.job_from_document``); ``restart`` is
     optional (absent on a first run); ``not-before`` is optional (an RFC 3339 time, kept in
-    UTC: the worker runs no job code before it).
+    UTC: the worker runs no job code before it); ``attempt`` is optional (absent: 1).
     """
     if not isinstance(body, dict):
         raise ValidationError("the body must be a JSON object")
@@ -129,7 +133,8 @@ def parse_start_command(body: Any) -> StartCommand:
                         restart=body.get("restart"),
                         builtins=tuple(b for b in body.get("builtins") or () if isinstance(b, str)),
                         not_before=None if body.get("not-before") is None
-                        else not_before_utc(body["not-before"]))
+                        else not_before_utc(body["not-before"]),
+                        attempt=body.get("attempt") or 1)
 
 
 def command_json(command: StartCommand) -> bytes:

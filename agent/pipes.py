@@ -270,7 +270,9 @@ class PipeWatcher:
         """A message of the execution the worker runs now; a line after that run's end mark on
         this pipe (a process the run left behind wrote it) belongs to no execution."""
         execution_id = worker.execution_id
-        if execution_id is None or worker.streams[pipe].ended_run == execution_id:
+        # a run is (execution id, the worker's run number): a new attempt of an execution may
+        # run on the worker that ran the one before
+        if execution_id is None or worker.streams[pipe].ended_run == (execution_id, worker.runs):
             log.info("%r: a line written between executions was dropped", worker)
             return
         self._out.append(make(execution_id, value))
@@ -279,8 +281,9 @@ class PipeWatcher:
         execution_id = worker.execution_id
         if execution_id is None:
             return
-        worker.streams[name].ended_run = execution_id
-        if all(worker.streams[n].ended_run == execution_id for n in STREAMS):
+        run = (execution_id, worker.runs)
+        worker.streams[name].ended_run = run
+        if all(worker.streams[n].ended_run == run for n in STREAMS):
             ready = worker.ready
             self._out.append(RunEnded(worker, execution_id, ready.get("reuse") is True,
                                       ready.get("reason")))

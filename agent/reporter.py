@@ -1,7 +1,10 @@
 """Sends the agent's events to the bus: numbered, in order, one batch at a time, retried.
 
 Events wait in memory while no bus is known or while the bus fails; a batch is re-sent with a
-growing back-off until the bus answers 2xx, and only then is the next batch sent.
+growing back-off until the bus answers 2xx, and only then is the next batch sent. Events the bus
+refuses one by one (``{"applied": n, "refused": [seq, ...]}``: a stale attempt) are dropped, with
+the rest of that execution attempt's events; ``drop`` removes the events of executions the bus
+moved away.
 """
 from __future__ import annotations
 
@@ -67,6 +70,23 @@ class EventReporter:
         with self._cond:
             return len(self._pending)
 
+    def drop(self, pairs) -> int:
+        """Forget the unsent events of these ``(execution id, attempt)``; how many were."""
+        pairs = {tuple(pair) for pair in pairs}
+        with self._cond:
+            return self._drop(lambda e: (e.get("execution-id"), e.get("attempt", 1)) in pairs)
+
+    def _drop(self, predicate: Callable[[dict[str, Any]], bool]) -> int:  # with _cond held
+        kept = deque(event for event in self._pending if not predicate(event))
+        dropped = len(self._pending) - len(kept)
+        if dropped:
+            seqs = {event["seq"] for event in self._pending} - {event["seq"] for event in kept}
+            for seq in seqs:
+                self._on_stored.pop(seq, None)
+            self._pending = kept
+            self._cond.notify_all()
+        return dropped
+
     def start(self) -> None:
         self._thread.start()
 
@@ -87,23 +107,35 @@ class EventReporter:
 
     def _next_batch(self) -> tuple[str, list[dict[str, Any]]] | None:
         with self._cond:
-            self._cond.wait_for(lambda: self._closed or (self._pending and self._bus_url))
-            if self._closed:
-                return None
-            # Linger a moment so that a burst travels in a few large batches, not many small
-            # ones (each request costs the bus far more than the events in it).
-            self._cond.wait_for(lambda: self._closed or len(self._pending) >= self._batch_size,
-                                LINGER_SECONDS)
-            return self._bus_url, list(itertools.islice(self._pending, self._batch_size))
+            while True:
+                self._cond.wait_for(lambda: self._closed or (self._pending and self._bus_url))
+                if self._closed:
+                    return None
+                # Linger a moment so that a burst travels in a few large batches, not many
+                # small ones (each request costs the bus far more than the events in it).
+                self._cond.wait_for(lambda: self._closed or
+                                    len(self._pending) >= self._batch_size, LINGER_SECONDS)
+                batch = list(itertools.islice(self._pending, self._batch_size))
+                if batch:  # (``drop`` may have emptied the queue meanwhile)
+                    return self._bus_url, batch
 
     def _run(self) -> None:
+        while True:
+            try:
+                return self._deliver()
+            except Exception:  # noqa: BLE001 - delivery must go on whatever happened
+                log.exception("event delivery failed; going on")
+                with self._cond:
+                    self._cond.wait_for(lambda: self._closed, self._first_delay)
+
+    def _deliver(self) -> None:
         delay = self._first_delay
         while (work := self._next_batch()) is not None:
             url, batch = work
-            if self._post(url, batch):
+            refused = self._post(url, batch)
+            if refused is not None:
                 with self._cond:
-                    for _ in batch:
-                        self._pending.popleft()
+                    self._delivered(batch, refused)
                     callbacks = [self._on_stored.pop(event["seq"]) for event in batch
                                  if event["seq"] in self._on_stored]
                     self._cond.notify_all()
@@ -115,6 +147,22 @@ class EventReporter:
                 self._cond.wait_for(lambda: self._closed or self._bus_url != url, delay)
             delay = min(delay * 2, self._max_delay)
 
+    def _delivered(self, batch: list[dict[str, Any]], refused: set) -> None:  # _cond held
+        """Take a batch the bus answered 2xx off the queue (some of it may have been dropped
+        meanwhile); refused events are dropped with what waits of their execution attempt."""
+        last = batch[-1]["seq"]
+        while self._pending and self._pending[0]["seq"] <= last:
+            self._pending.popleft()
+        stale = {(e.get("execution-id"), e.get("attempt", 1)) for e in batch
+                 if e["seq"] in refused}
+        for event in batch:
+            if event["seq"] in refused:
+                self._on_stored.pop(event["seq"], None)
+        if stale:
+            dropped = self._drop(lambda e: (e.get("execution-id"), e.get("attempt", 1)) in stale)
+            log.warning("the bus refused %d events of %s (a stale attempt); dropped them and %d "
+                        "more", len(refused), sorted(stale), dropped)
+
     @staticmethod
     def _call(callback: Callable[[], None]) -> None:
         try:
@@ -122,18 +170,30 @@ class EventReporter:
         except Exception:  # noqa: BLE001 - one failed callback must not stop delivery
             log.exception("an event acknowledgement callback failed")
 
-    def _post(self, url: str, batch: list[dict[str, Any]]) -> bool:
+    def _post(self, url: str, batch: list[dict[str, Any]]) -> set | None:
+        """Send one batch: None when it must be sent again, else the seqs the bus refused."""
         try:
             answer = self._client.post(f"{url}/agent/{self.instance_id}/events",
                                        json={"events": batch})
         except httpx.HTTPError as exc:
             log.warning("events to %s: %s (will retry)", url, exc)
-            return False
+            return None
         if answer.is_success:
-            return True
+            return _refused(answer)
         log.warning("events to %s: HTTP %d%s (will retry)", url, answer.status_code,
                     _reason(answer))
-        return False
+        return None
+
+
+def _refused(answer: httpx.Response) -> set:
+    """The ``refused`` seqs of an event batch's answer (none when it has no such list)."""
+    try:
+        refused = answer.json().get("refused")
+    except (ValueError, AttributeError):
+        return set()
+    if not isinstance(refused, list):
+        return set()
+    return {seq for seq in refused if isinstance(seq, int) and not isinstance(seq, bool)}
 
 
 def _reason(answer: httpx.Response) -> str:
@@ -143,67 +203,3 @@ def _reason(answer: httpx.Response) -> str:
     except (ValueError, AttributeError):
         return ""
     return f" ({'; '.join(str(m) for m in messages)})" if isinstance(messages, list) else ""
-
-
-class Heartbeat:
-    """Posts the agent document to ``POST {bus}/agent/{id}/heartbeat`` every interval.
-
-    A bus that answers with ``heartbeat-interval`` sets the interval from then on.
-    """
-
-    def __init__(self, reporter: EventReporter, document, client: httpx.Client, interval: float,
-                 keys=None):
-        self._reporter = reporter
-        self._keys = keys  # jsagent.trust.AgentKeys: enrollment fields and answers
-        self._document = document
-        self._client = client
-        self.interval = float(interval)
-        self._wake = threading.Event()
-        self._closed = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="jsagent-heartbeat", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def beat_now(self) -> None:
-        """Send the next heartbeat at once (after a join)."""
-        self._wake.set()
-
-    def close(self) -> None:
-        self._closed.set()
-        self._wake.set()
-
-    def _run(self) -> None:
-        while not self._closed.is_set():
-            url = self._reporter.bus_url
-            if url:
-                try:
-                    self._send(url)
-                except Exception:  # noqa: BLE001 - the next beat may do better
-                    log.exception("heartbeat to %s failed", url)
-            self._wake.wait(self.interval)
-            self._wake.clear()
-
-    def _send(self, url: str) -> None:
-        try:
-            document = self._document()
-            if self._keys is not None:
-                document = {**document, **self._keys.heartbeat_fields()}
-            answer = self._client.post(f"{url}/agent/{self._reporter.instance_id}/heartbeat",
-                                       json=document)
-        except httpx.HTTPError as exc:
-            log.warning("heartbeat to %s: %s", url, exc)
-            return
-        if not answer.is_success:
-            log.warning("heartbeat to %s: HTTP %d%s", url, answer.status_code,
-                        _reason(answer))
-            return
-        try:
-            body = answer.json()
-            interval = body.get("heartbeat-interval")
-        except (ValueError, AttributeError):
-            body, interval = None, None
-        if self._keys is not None and self._keys.accept(body):
-            self.beat_now()  # the first signed heartbeat completes the enrollment
-        if isinstance(interval, (int, float)) and not isinstance(interval, bool) and interval > 0:
-            self.interval = max(0.1, float(interval))

@@ -7,6 +7,10 @@ are read and written by the pipe watcher's thread, and waits are alarms.
 An execution is ``held`` (its not-before is further away than ``handoff``: see
 ``jsagent.holds``), then ``waiting`` for a worker of its key, then ``running`` on one, then
 ``done``. Held and waiting executions count towards the capacity like running ones.
+
+Each execution is one ``attempt`` of it (``docs/protocol.md``, "Attempts and fencing"): every
+event sent for it carries the attempt. Draining, self-fencing, moved executions and the state
+query are handled in ``jsagent.fencing``.
 """
 from __future__ import annotations
 
@@ -15,7 +19,6 @@ import logging
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import pykka
@@ -23,12 +26,21 @@ import pykka
 from jsagent.alarm import Alarm
 from jsagent.commands import command_json
 from jsagent.events import EVENT_TYPES, execution_event, is_final, log_event, step_ended
+from jsagent.fencing import AgentFencing
 from jsagent.holds import HandOffDue, Holds, not_before_seconds
+from jsagent.messages import (CheckpointStored, Drain, DrainDue, Execution, Fence, Moved,
+                              PrestartWorkers, QueryExecution, RunningCount, Shutdown, Snapshot,
+                              StartExecution, StartExecutions, StopExecution, Tombstones,
+                              Unfence, WorkerNews, attempt_of, ended_how, restart_position)
 from jsagent.pipes import PipeWatcher
 from jsagent.pool import (PoolSettings, SweepPool, WorkerNotStarted, WorkerPool,
                           WorkerStarted)
 from jsagent.workerproc import ChildEvent, ChildOutput, PoolWorker, RunEnded, WorkerGone
 from jsbus.model import StartCommand
+
+__all__ = ["CheckpointStored", "Drain", "ExecutionRuntime", "Fence", "Moved", "PrestartWorkers",
+           "QueryExecution", "RunningCount", "Shutdown", "Snapshot", "StartExecution",
+           "StartExecutions", "StopExecution", "Unfence"]
 
 log = logging.getLogger(__name__)
 OUTPUT_LEVELS = {"stdout": "INFO", "stderr": "WARNING"}
@@ -37,95 +49,7 @@ OUTPUT_LEVELS = {"stdout": "INFO", "stderr": "WARNING"}
 REMEMBER_FINISHED = 10_000
 
 
-@dataclass(frozen=True)
-class StartExecution:
-    """Run ``command``; the reply is ``(http_status, body)`` (202, 200 for a repeat, 503)."""
-
-    command: StartCommand
-
-
-@dataclass(frozen=True)
-class StartExecutions:
-    """Run each of ``commands``; the reply is a list of ``(http_status, body)`` in order."""
-
-    commands: tuple[StartCommand, ...]
-
-
-@dataclass(frozen=True)
-class StopExecution:
-    """Stop an execution; the reply is False when the id is not known here."""
-
-    execution_id: int
-
-
-@dataclass(frozen=True)
-class Shutdown:
-    """Refuse new work and stop every execution."""
-
-
-@dataclass(frozen=True)
-class RunningCount:
-    """The reply is how many executions are accepted and not finished (held ones too)."""
-
-
-@dataclass(frozen=True)
-class PrestartWorkers:
-    """Start the spare workers (sent once the zygote is ready)."""
-
-
-@dataclass(frozen=True)
-class CheckpointStored:
-    """The bus stored the checkpoint the worker numbered ``ack``: let the worker read on."""
-
-    execution_id: int
-    ack: Any
-
-
-@dataclass(frozen=True)
-class WorkerNews:
-    """What the pipe watcher read in one round: ChildEvent, ChildOutput, RunEnded and
-    WorkerGone messages, in order."""
-
-    messages: list
-
-
-@dataclass
-class Execution:
-    """What the runtime knows of one execution it accepted."""
-
-    execution_id: int
-    reply: dict[str, Any]
-    key: tuple = ()
-    line: bytes | None = None  # the start command for the worker (kept for one retry)
-    restart_position: str | None = None
-    state: str = "waiting"  # held, waiting, running, done
-    worker: PoolWorker | None = field(default=None, repr=False)
-    open_step: str | None = None
-    final_event: dict[str, Any] | None = None
-    stop_requested: bool = False
-    heard: bool = False  # its worker wrote a line for it (the first is ``started``)
-    retried: bool = False
-
-    @property
-    def done(self) -> bool:
-        return self.state == "done"
-
-
-def ended_how(gone: WorkerGone) -> str:
-    """The exit status of an execution whose worker ended without reporting one."""
-    if gone.error:
-        return gone.error
-    if gone.returncode is not None and gone.returncode < 0:
-        return f"worker killed by signal {-gone.returncode}"
-    return f"worker exited with code {gone.returncode}"
-
-
-def restart_position(command: StartCommand) -> str | None:
-    restart = command.restart
-    return restart.get("position") if isinstance(restart, dict) else None
-
-
-class ExecutionRuntime(pykka.ThreadingActor):
+class ExecutionRuntime(AgentFencing, pykka.ThreadingActor):
     """Accepts start commands up to ``capacity``, runs them on pooled workers (started by
     ``spawn(number)``) and follows each until it ends. ``emit`` queues an event for the bus;
     ``idle`` is set whenever no execution is accepted and unfinished."""
@@ -143,14 +67,18 @@ class ExecutionRuntime(pykka.ThreadingActor):
         self.idle = idle or threading.Event()
         self.idle.set()
         self._executions: dict[int, Execution] = {}
-        self._finished: deque[int] = deque()
+        self._finished: deque[Execution] = deque()
         self._waiting: dict[int, Execution] = {}  # in order of arrival
+        self._tombstones = Tombstones()
         self._active = 0
-        self._accepting = True
+        self._closing = self._draining = self._fenced = False
         self._handlers = {
             StartExecution: lambda m: self._accept_all((m.command,))[0],
             StartExecutions: lambda m: self._accept_all(m.commands),
             StopExecution: self._stop_one, Shutdown: self._stop_everything,
+            QueryExecution: self._query, Moved: self._moved, Fence: self._fence,
+            Unfence: self._unfence, Drain: self._drain, DrainDue: self._drain_due,
+            Snapshot: self._snapshot,
             RunningCount: lambda _: self._active, CheckpointStored: self._checkpoint_stored,
             PrestartWorkers: lambda _: self._pool.top_up(0), HandOffDue: self._hand_off,
             WorkerNews: self._news, WorkerStarted: self._worker_started,
@@ -178,7 +106,8 @@ class ExecutionRuntime(pykka.ThreadingActor):
             return handler(message)
         except Exception:  # noqa: BLE001 - this actor must outlive any one execution
             log.exception("runtime: failed to handle %r", message)
-            if isinstance(message, (StartExecution, StartExecutions, StopExecution)):
+            if isinstance(message, (StartExecution, StartExecutions, StopExecution,
+                                    QueryExecution, Moved, Snapshot)):
                 raise
             return None
 
@@ -196,23 +125,30 @@ class ExecutionRuntime(pykka.ThreadingActor):
         return answers
 
     def _accept(self, command: StartCommand) -> tuple[int, dict[str, Any]]:
-        known = self._executions.get(command.execution_id)
-        if known is not None:
+        eid, attempt = command.execution_id, attempt_of(command)
+        if self._tombstones.refuses(eid, attempt):
+            return 409, {"messages": [f"execution {eid}: the bus was told it is not here "
+                                      f"(attempt {attempt} or later asked); it will not run"]}
+        known = self._executions.get(eid)
+        if known is not None and known.attempt == attempt:
             return 200, known.reply
-        if not self._accepting:
-            return 503, {"messages": ["the agent is shutting down"]}
-        if self._active >= self._capacity:
-            return 503, {"messages": [f"the agent is at capacity: {self._capacity} "
-                                      f"executions running"]}
-        execution = Execution(command.execution_id,
-                              {"execution-id": command.execution_id, "accepted": True},
+        if known is not None and known.attempt > attempt:
+            return 409, {"messages": [f"execution {eid}: attempt {attempt} is stale, this agent "
+                                      f"had attempt {known.attempt}"]}
+        if known is not None and not known.done:
+            return 409, {"messages": [f"execution {eid} still runs here as attempt "
+                                      f"{known.attempt}; stop it first"]}
+        refusal = self._refusal()
+        if refusal is not None:
+            return 503, {"messages": [refusal]}
+        execution = Execution(eid, {"execution-id": eid, "accepted": True}, attempt=attempt,
                               key=(command.classpath, self._work_dir),
                               line=command_json(command) + b"\n",
                               restart_position=restart_position(command))
         self._executions[command.execution_id] = execution
         self._active += 1
         self.idle.clear()
-        self._emit(execution_event(command.execution_id, "starting"))
+        self._send(execution, execution_event(command.execution_id, "starting"))
         not_before = not_before_seconds(command.not_before)
         if not_before is not None and not_before - self._handoff > self._clock():
             execution.state = "held"
@@ -220,6 +156,35 @@ class ExecutionRuntime(pykka.ThreadingActor):
         else:
             self._waiting[command.execution_id] = execution
         return 202, execution.reply
+
+    def _refusal(self) -> str | None:
+        """Why no new execution is taken now, or None."""
+        if self._closing:
+            return "the agent is shutting down"
+        if self._draining:
+            return "the agent is draining: it takes no new work"
+        if self._fenced:
+            return "the agent is fenced: its heartbeats have not reached the bus"
+        if self._active >= self._capacity:
+            return f"the agent is at capacity: {self._capacity} executions running"
+        return None
+
+    def _send(self, execution: Execution, event: dict[str, Any],
+              on_stored: Callable[[], None] | None = None) -> None:
+        """Queue an event of ``execution`` for the bus, with its ``attempt`` (and, on the final
+        event of an execution the agent stopped itself, the ``reason``); nothing of a moved
+        execution is sent."""
+        if execution.moved:
+            return
+        event["attempt"] = execution.attempt
+        if is_final(event):
+            execution.batch_status = event.get("status")
+            if execution.reason is not None:
+                event["reason"] = execution.reason
+        if on_stored is None:
+            self._emit(event)
+        else:
+            self._emit(event, on_stored)
 
     def _hand_off(self, _: HandOffDue) -> None:
         for execution_id in self._holds.due():
@@ -244,17 +209,17 @@ class ExecutionRuntime(pykka.ThreadingActor):
 
     # --- stopping --------------------------------------------------------------------------
 
-    def _stop_one(self, message: StopExecution) -> bool:
+    def _stop_one(self, message: StopExecution, reason: str | None = None) -> bool:
         execution = self._executions.get(message.execution_id)
         if execution is None:
             return False
         if execution.done or execution.stop_requested:
             return True
-        execution.stop_requested = True
+        execution.stop_requested, execution.reason = True, reason
         if execution.state in ("held", "waiting"):  # nothing ran: as a worker's not-before wait
             self._waiting.pop(execution.execution_id, None)
-            self._emit(execution_event(execution.execution_id, "stopped", "STOPPED",
-                                       execution.restart_position))
+            self._send(execution, execution_event(execution.execution_id, "stopped", "STOPPED",
+                                                  execution.restart_position))
             self._finish(execution)
         else:
             worker = execution.worker
@@ -262,14 +227,6 @@ class ExecutionRuntime(pykka.ThreadingActor):
             worker.terminate()
             worker.killer = self._alarm.at(self._clock() + self._stop_grace, worker.kill)
         return True
-
-    def _stop_everything(self, _: Shutdown) -> int:
-        self._accepting = False
-        for execution in list(self._executions.values()):
-            if not execution.done:
-                self._stop_one(StopExecution(execution.execution_id))
-        self._pool.close()
-        return self._active
 
     # --- what workers do -------------------------------------------------------------------
 
@@ -303,7 +260,7 @@ class ExecutionRuntime(pykka.ThreadingActor):
         if is_final(event):
             execution.final_event = event  # sent once the run's every line was read
             return
-        self._emit(event)
+        self._send(execution, event)
 
     def _forward_checkpoint(self, execution: Execution, event: dict[str, Any]) -> None:
         """Checkpoints go to the bus in order with the other events; the worker waits until the
@@ -311,7 +268,7 @@ class ExecutionRuntime(pykka.ThreadingActor):
         ack = event.pop("ack", None)
         event["execution-id"] = execution.execution_id
         stored = CheckpointStored(execution.execution_id, ack)
-        self._emit(event, lambda: self._notify(stored))
+        self._send(execution, event, lambda: self._notify(stored))
 
     def _checkpoint_stored(self, message: CheckpointStored) -> None:
         execution = self._running(message.execution_id)
@@ -323,8 +280,9 @@ class ExecutionRuntime(pykka.ThreadingActor):
         execution = self._running(message.execution_id)
         if execution is not None:
             execution.heard = True
-            self._emit(log_event(execution.execution_id, execution.open_step,
-                                 OUTPUT_LEVELS[message.stream], message.stream, message.line))
+            self._send(execution, log_event(execution.execution_id, execution.open_step,
+                                            OUTPUT_LEVELS[message.stream], message.stream,
+                                            message.line))
 
     def _run_ended(self, message: RunEnded) -> None:
         self._pool.run_ended(message.worker, message.reuse, message.reason)
@@ -364,9 +322,9 @@ class ExecutionRuntime(pykka.ThreadingActor):
         if self._waiting:  # one waiting execution fails per worker that could not start
             execution = next(iter(self._waiting.values()))
             del self._waiting[execution.execution_id]
-            self._emit(execution_event(execution.execution_id, "failed",
-                                       f"worker could not start: {message.error}",
-                                       execution.restart_position))
+            self._send(execution, execution_event(execution.execution_id, "failed",
+                                                  f"worker could not start: {message.error}",
+                                                  execution.restart_position))
             self._finish(execution)
         self._dispatch()
 
@@ -374,7 +332,7 @@ class ExecutionRuntime(pykka.ThreadingActor):
 
     def _end(self, execution: Execution, how: str) -> None:
         if execution.final_event is not None:
-            self._emit(execution.final_event)
+            self._send(execution, execution.final_event)
         else:
             self._report_lost_worker(execution, how)
         self._finish(execution)
@@ -384,14 +342,17 @@ class ExecutionRuntime(pykka.ThreadingActor):
         self._active -= 1
         if not self._active:
             self.idle.set()
-        self._finished.append(execution.execution_id)
+        self._finished.append(execution)
         while len(self._finished) > REMEMBER_FINISHED:
-            self._executions.pop(self._finished.popleft(), None)
+            oldest = self._finished.popleft()
+            if self._executions.get(oldest.execution_id) is oldest:
+                del self._executions[oldest.execution_id]
 
     def _report_lost_worker(self, execution: Execution, how: str) -> None:
         status = "stopped" if execution.stop_requested else "failed"
         log.warning("execution %d: %s", execution.execution_id, how)
         if execution.open_step is not None:
-            self._emit(step_ended(execution.execution_id, execution.open_step, status, how))
+            self._send(execution, step_ended(execution.execution_id, execution.open_step, status,
+                                             how))
             execution.open_step = None
-        self._emit(execution_event(execution.execution_id, status, how))
+        self._send(execution, execution_event(execution.execution_id, status, how))

@@ -36,6 +36,8 @@ class AgentControl(Protocol):
     def start_executions(self, commands: list[StartCommand]) -> list[tuple[int, dict[str, Any]]]:
         ...
     def stop_execution(self, execution_id: int) -> bool: ...
+    def query_execution(self, execution_id: int,
+                        attempt: int | None) -> tuple[int, dict[str, Any]]: ...
     def dry_run(self, document: Any, timeout: float) -> dict[str, Any]: ...
 
 
@@ -82,6 +84,20 @@ class Executions:
         status, body = self.agent.start_execution(parse_start_command(read_json(req)))
         resp.status = status
         resp.media = body
+
+    def on_get_one(self, req: falcon.Request, resp: falcon.Response, execution_id: int) -> None:
+        """``GET /executions/{id}?attempt=n``: 200 what the agent has (or recently had) of it;
+        404 when nothing, and from then on no start of it with an attempt <= n runs here."""
+        raw = req.get_param("attempt")
+        attempt = None
+        if raw is not None:
+            try:
+                attempt = int(raw)
+            except ValueError:
+                attempt = 0
+            if attempt < 1:
+                raise ValidationError("attempt must be a positive integer")
+        resp.status, resp.media = self.agent.query_execution(execution_id, attempt)
 
     def on_put_stop(self, req: falcon.Request, resp: falcon.Response, execution_id: int) -> None:
         if not self.agent.stop_execution(execution_id):
@@ -192,6 +208,7 @@ def create_app(agent: AgentControl, keys: AgentKeys) -> falcon.App:
     app.add_route("/join", Join(agent))
     app.add_route("/executions", executions)
     app.add_route("/executions/batch", ExecutionBatch(agent))
+    app.add_route("/executions/{execution_id:int}", executions, suffix="one")
     app.add_route("/executions/{execution_id:int}/stop", executions, suffix="stop")
     app.add_route("/dry-runs", DryRuns(agent))
     app.add_error_handler(ValidationError, _validation_error)

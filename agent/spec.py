@@ -44,7 +44,8 @@ def advertise_host(configured: str, bind_host: str, bus_url: str) -> str:
 
 @dataclass
 class AgentDocument:
-    """Builds the agent document; ``running`` and ``bus_url`` are read on every call."""
+    """Builds the agent document; ``jobs`` and ``bus_url`` are read on every call. ``jobs()``
+    is ``{"running": n, "executions": [[id, attempt], ...], "draining": bool}``."""
 
     instance_id: str
     name: str
@@ -52,7 +53,7 @@ class AgentDocument:
     bind_host: str
     port: int
     capacity: int
-    running: Callable[[], int]
+    jobs: Callable[[], dict[str, Any]]
     bus_url: Callable[[], str]
     stats: HostStats
 
@@ -63,11 +64,13 @@ class AgentDocument:
     def render(self) -> dict[str, Any]:
         """The ``agent/*`` document of ``docs/protocol.md``."""
         uname = platform.uname()
+        jobs = self.jobs()
         return {
             "agent/instance-id": self.instance_id, "agent/name": self.name,
             "agent/host": self.host(), "agent/port": self.port,
             "agent/agent-version": __version__, "agent/os-name": uname.system,
             "agent/os-version": uname.release, "agent/cpu-arch": uname.machine,
             "agent/cpu-core": os.cpu_count() or 1, "agent/capacity": self.capacity,
-            "agent/jobs": {"running": self.running()}, "agent/stats": self.stats.sample(),
+            "agent/jobs": {"running": jobs["running"]}, "agent/stats": self.stats.sample(),
+            "agent/executions": jobs["executions"], "agent/draining": jobs["draining"],
         }

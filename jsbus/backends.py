@@ -122,6 +122,16 @@ class Transport(abc.ABC):
         from jsbus.errors import TransportError
         raise TransportError("this transport has no dry run")
 
+    def execution_status(self, agent: AgentInfo, execution_id: int,
+                         attempt: int) -> dict[str, Any] | None:
+        """Ask ``agent`` what it knows of ``execution_id`` at ``attempt``: its answer
+        (``execution-id``, ``attempt``, ``state``, ``batch-status``), or None when it does not
+        have it (and will refuse any later start of that id at an attempt up to ``attempt``:
+        the bus may dispatch it again as the next attempt). Raises ``TransportError`` when the
+        agent cannot be reached. This default cannot ask: it raises."""
+        from jsbus.errors import TransportError
+        raise TransportError("this transport cannot ask an agent about an execution")
+
     def close(self) -> None:
         """Release connections."""
 

@@ -30,10 +30,11 @@ from jsbus.components import require_builtins
 from jsbus.config import Config, artifact_dir, split_bind
 from jsbus.errors import AgentNotFound
 from jsbus.housekeeping import Housekeeper
-from jsbus.model import AgentInfo, AgentStatus, JobExecution, utcnow
+from jsbus.model import AgentInfo, AgentStatus, BatchStatus, JobExecution, utcnow
 from jsbus.notifications import DeliveryPump, NotificationMatcher
 from jsbus.plugins import PluginHost
 from jsbus.recorder import EventRecorder
+from jsbus.recovery import check_policy, lost_agent
 from jsbus.redact import redact_url
 from jsbus.timekeeper import TimeKeeper
 from jsbus.wire import Event
@@ -47,7 +48,8 @@ class Bus:
         self.config = config
         self.plugins = plugins or PluginHost(config)
         self.storage = self.plugins.storage()
-        self.recorder = EventRecorder(self.storage)
+        self.recorder = EventRecorder(self.storage,
+                                      check_policy(config.get("recovery.policy")))
         self.auth = Auth(config, self.storage)
         self.artifacts = ArtifactStore(artifact_dir(config), Limits.from_config(config))
         self.bound: tuple[str, int] = split_bind(config.get("bus.bind"), 45102)
@@ -57,6 +59,7 @@ class Bus:
         self._lock = None
         self._housekeeper: Housekeeper | None = None
         self._lead_guard = threading.Lock()
+        self._resigned = False  # draining (SIGTERM): never lead again in this process
         self._pump: DeliveryPump | None = None
         self.notifications = NotificationMatcher(self.storage, self._wake_pump)
         self.plugins.pm.register(self.notifications, name="jsbus.notifications")
@@ -92,7 +95,15 @@ class Bus:
 
     def try_lead(self) -> None:
         with self._lead_guard:
-            if self.control is not None or not self._lock.try_acquire():
+            if self._resigned:
+                return
+            if self.control is not None:
+                if not self._lock.verify():  # its session died: another process may lead now
+                    log.error("the leader lock was lost (%s): this bus process stops "
+                              "dispatching", redact_url(str(getattr(self.storage, "url", ""))))
+                    self._stop_leading()
+                return
+            if not self._lock.try_acquire():
                 return
             self.control = ControlBus.start(self.context)
             log.info("leader: this bus process schedules and dispatches (%s)",
@@ -120,19 +131,40 @@ class Bus:
         if self._pump is not None:
             self._pump.wake()
 
-    def stop(self) -> None:
-        if self._housekeeper:
-            self._housekeeper.stop()
+    def _stop_leading(self) -> None:
+        """Stop the leader's actors (dispatcher, scheduler), discovery and the delivery pump,
+        then give the leader lock up, so that another bus process takes over."""
         if self._browser is not None:
             self._browser.close()
+            self._browser = None
         if self._pump is not None:
             self._pump.stop()
             self._pump = None
         if self.control is not None:
-            self.control.stop(timeout=ASK_TIMEOUT)
-            self.control = None
+            control, self.control = self.control, None
+            try:
+                control.stop(timeout=ASK_TIMEOUT)
+            except pykka.Timeout:
+                log.warning("the control bus did not stop within %ss", ASK_TIMEOUT)
         if self._lock is not None:
             self._lock.release()
+
+    def resign(self) -> None:
+        """Drain (SIGTERM): dispatch and schedule nothing more and release the leader lock for
+        another bus process; the API keeps answering until the server stops."""
+        with self._lead_guard:
+            self._resigned = True
+            was_leader = self.control is not None
+            self._stop_leading()
+        if was_leader:
+            log.warning("draining: this bus process no longer dispatches or schedules; the "
+                        "leader lock is released for another bus process")
+
+    def stop(self) -> None:
+        if self._housekeeper:
+            self._housekeeper.stop()
+        with self._lead_guard:
+            self._stop_leading()
         if self.context is not None:
             self.context.io.shutdown(wait=True, cancel_futures=True)
             self.context.transport.close()
@@ -216,9 +248,29 @@ class Bus:
         if self.control is not None:
             self.control.tell(ExecutionChanged(execution, previous))
 
-    def record_heartbeat(self, agent: AgentInfo, trusted: bool = True) -> dict[str, Any]:
+    def moved(self, agent_id: str, running: list[tuple[int, int]]) -> list[list[int]]:
+        """Of the [execution id, attempt] pairs an agent says it runs, those the bus no longer
+        gives it at that attempt (moved, ended, or unknown): the agent stops them."""
+        found = self.storage.get_executions({execution_id for execution_id, _ in running})
+        moved = []
+        for execution_id, attempt in running:
+            execution = found.get(execution_id)
+            if (execution is None or execution.agent_id != agent_id
+                    or execution.attempt != attempt or execution.batch_status.is_final
+                    or execution.batch_status in (BatchStatus.UNDISPATCHED,
+                                                  BatchStatus.UNRESTARTED)):
+                moved.append([execution_id, attempt])
+        if moved:
+            log.warning("agent %s runs executions the bus no longer gives it: %s (it is told "
+                        "to stop them)", agent_id, moved)
+        return moved
+
+    def record_heartbeat(self, agent: AgentInfo, trusted: bool = True,
+                         running: list[tuple[int, int]] | None = None,
+                         draining: bool = False) -> dict[str, Any]:
         """Store a heartbeat: a trusted (signed, enrolled) agent is ready, any other pending
-        (``jsbus.agentauth``)."""
+        (``jsbus.agentauth``). ``running``: the heartbeat's ``agent/executions``; the answer
+        then says which of them were ``moved``."""
         try:
             previous = self.storage.get_agent(agent.instance_id)
         except AgentNotFound:
@@ -236,18 +288,32 @@ class Bus:
                      stored.host, stored.port)
             self.plugins.notify("jsbus_agent_joined", agent=stored)
         if self.control is not None:
-            self.control.tell(AgentSeen(stored))
-        return {"heartbeat-interval": max(1.0, self.config.get("agents.lease") / 3),
-                "lease": self.config.get("agents.lease"), "agent/status": status.value}
+            self.control.tell(AgentSeen(stored, draining))
+        answer = {"heartbeat-interval": max(1.0, self.config.get("agents.lease") / 3),
+                  "lease": self.config.get("agents.lease"), "agent/status": status.value}
+        if running is not None:
+            answer["moved"] = self.moved(stored.instance_id, running)
+        return answer
 
     def record_events(self, agent_id: str, events: list[Event]) -> int:
-        for execution, previous in self.recorder.apply(agent_id, events):
-            self._changed(execution, previous)
+        self.receive_events(agent_id, events)
         return len(events)
 
+    def receive_events(self, agent_id: str, events: list[Event]) -> dict[str, Any]:
+        """Apply a batch of an agent's events: ``{"applied": n, "refused": [seq, ...]}`` (the
+        agent drops the refused ones: ``jsbus.recorder``)."""
+        outcome = self.recorder.record(agent_id, events)
+        for execution, previous in outcome.transitions:
+            self._changed(execution, previous)
+        return {"applied": outcome.applied, "refused": outcome.refused}
+
     def agent_revoked(self, agent: AgentInfo) -> None:
-        """After ``trust.revoke``: its executions become unknown; the dispatcher forgets it."""
+        """After ``trust.revoke``: its executions become unknown, then follow the recovery
+        policy as a lost agent's (``jsbus.recovery``); the dispatcher forgets it."""
         revoke_active(self, agent)
+        for execution, previous in lost_agent(self.storage, self.recorder.policy,
+                                              agent.instance_id, "revoked"):
+            self._changed(execution, previous)
         if self.control is not None:
             self.control.tell(AgentSeen(agent))
 

@@ -37,25 +37,42 @@ def check_restart(storage: Storage, execution: JobExecution) -> None:
 
 
 def restart_data(storage: Storage, execution: JobExecution) -> dict | None:
-    """The ``restart`` object of a start command (docs/protocol.md), or None for a first run."""
-    if execution.restarted_from is None:
+    """The ``restart`` object of a start command (docs/protocol.md), or None for a first run.
+
+    A restart (``restarted_from``) resumes where the execution before it left off. An
+    execution the bus moved (``attempt`` > 1: its agent was lost or drained) resumes from its
+    own steps too: those it completed are skipped, those it left running or stopped resume from
+    their last checkpoint, and a step it left running is not counted as started again (the move
+    is no new start for ``start-limit``). An execution moved before any step of its instance
+    ran is a first run still (None)."""
+    moved = execution.attempt > 1
+    if execution.restarted_from is None and not moved:
         return None
-    previous = storage.get_execution(execution.restarted_from, with_steps=False)
+    instance_id = execution.instance_id or execution.id
     steps: dict[str, dict] = {}
-    for step in storage.instance_steps(execution.instance_id):
-        if step.execution_id == execution.id:
+    for step in storage.instance_steps(instance_id):
+        own = step.execution_id == execution.id
+        if own and not moved:
             continue
-        count = steps.get(step.step_name, {}).get("start-count", 0) + 1
+        count = steps.get(step.step_name, {}).get("start-count", 0)
+        if not own or step.batch_status is BatchStatus.COMPLETED:
+            count += 1  # a step the move interrupted (left running, stopped) starts again
         steps[step.step_name] = {"batch-status": step.batch_status.value,
                                  "exit-status": step.exit_status, "start-count": count,
                                  "persistent-user-data": step.persistent_user_data,
                                  "metrics": dict(step.metrics)}
     checkpoints: dict[str, dict] = {}
-    for point in storage.list_checkpoints(execution.instance_id):
+    for point in storage.list_checkpoints(instance_id):
         checkpoints.setdefault(point.step_name, {})[str(point.partition)] = {
             "reader": point.reader, "writer": point.writer,
             "persistent-user-data": point.persistent_user_data,
             "metrics": dict(point.metrics), "done": point.done}
+    if execution.restarted_from is None:
+        if not steps and not checkpoints:
+            return None  # nothing of it ran: a first run on its new agent
+        return {"previous-execution": execution.id, "position": None, "steps": steps,
+                "checkpoints": checkpoints}
+    previous = storage.get_execution(execution.restarted_from, with_steps=False)
     return {"previous-execution": previous.id, "position": previous.restart_position,
             "steps": steps, "checkpoints": checkpoints}
 

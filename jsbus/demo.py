@@ -27,7 +27,8 @@ def run_demo(console: Console, keep: bool = False) -> int:
     try:
         console.print(f"[bold]jsbus demo[/] in {workdir}")
         password = secrets.token_urlsafe(16)
-        bus, url = start_bus(workdir, env={"JSBUS_ADMIN_PASSWORD": password})
+        bus, url = start_bus(workdir, database=f"sqlite:///{workdir / 'jsbus.db'}",
+                             env={"JSBUS_ADMIN_PASSWORD": password})
         console.print(f"bus      {url} (SQLite {workdir / 'jsbus.db'})")
         agent, agent_url = start_agent(workdir, url, name="demo-agent")
         console.print(f"agent    {agent_url}")

@@ -105,12 +105,13 @@ def http_ok(url: str) -> bool:
 def start_bus(workdir: Path, *, port: int | None = None, database: str | None = None,
               discovery: bool = False, extra: list[str] = (), env: dict | None = None,
               timeout: float = 30.0, join_token: bool = True) -> tuple[Process, str]:
-    """A ``jsbus serve``; ``join_token``: it accepts ``dev_join_token(workdir)`` (agents
+    """A ``jsbus serve`` on ``database`` (else ``JSBUS_DATABASE``, else a SQLite file in
+    ``workdir``); ``join_token``: it accepts ``dev_join_token(workdir)`` (agents
     started by ``start_agent`` in the same workdir enroll without approval)."""
     port = port or free_port()
     if join_token:
         env = {"JSBUS_AGENTS_BOOTSTRAP_JOIN_TOKEN": dev_join_token(workdir), **(env or {})}
-    database = database or f"sqlite:///{workdir / 'jsbus.db'}"
+    database = database or os.environ.get("JSBUS_DATABASE") or f"sqlite:///{workdir / 'jsbus.db'}"
     argv = [sys.executable, "-m", "jsbus", "serve", "--bind", f"127.0.0.1:{port}",
             "--database", database, *([] if discovery else ["--no-discovery"]), *extra]
     process = Process(argv, workdir / f"bus-{port}.log", env)

@@ -205,6 +205,9 @@ class JobExecution:
     not_before: datetime | None = None  # a scheduled execution starts at its slot, not earlier
     slot: datetime | None = None  # the schedule's fire slot that created it (UTC)
     revision: int | None = None  # the application revision it runs with
+    # Fencing (docs/protocol.md): 1, then + 1 each time the bus moves it back to waiting after
+    # its agent was lost or drained, or never got it; events of another attempt are refused.
+    attempt: int = 1
 
 
 @dataclass(frozen=True)
@@ -248,6 +251,7 @@ class StartCommand:
     restart: dict[str, Any] | None = None  # docs/protocol.md: what a restart resumes from
     not_before: str | None = None  # RFC 3339: the worker starts the job at this time, not before
     builtins: tuple[str, ...] = ()  # the restricted built-ins its application enabled
+    attempt: int = 1  # the execution's attempt: its events carry it back (fencing)
 
 
 class MisfirePolicy(str, enum.Enum):

@@ -3,12 +3,22 @@
 Runs on the API thread that received the events, so that they are stored before the agent gets
 its acknowledgement. Every change is a guarded transition, so a repeated or late event changes
 nothing and notifies nobody twice.
+
+Fencing: an event is refused (its ``seq`` is named in the answer, and the agent drops it) when
+its execution is unknown, given to another agent, at another attempt than the event's, or was
+already final before the batch; the batch's other events are applied. A final ``stopped`` event
+with ``"reason": "drain"`` (the agent was drained) or ``"fence"`` (it fenced itself, cut off
+from the bus) is not recorded as such when the recovery policy restarts the execution: it
+moves back to waiting as its next attempt instead (``jsbus.recovery``).
 """
 from __future__ import annotations
 
 import logging
 from typing import Sequence
 
+from dataclasses import dataclass, field
+
+from jsbus import recovery
 from jsbus.model import BatchStatus, Checkpoint, JobExecution, LogRecord
 from jsbus.storage import Storage
 from jsbus.wire import Event
@@ -18,25 +28,44 @@ log = logging.getLogger(__name__)
 Transition = tuple[JobExecution, BatchStatus]
 
 
+@dataclass
+class Outcome:
+    """What came of a batch: the status changes to notify, how many events were applied, and
+    the ``seq`` of each refused one."""
+    transitions: list[Transition] = field(default_factory=list)
+    applied: int = 0
+    refused: list[int] = field(default_factory=list)
+
+
 class EventRecorder:
-    def __init__(self, storage: Storage):
+    def __init__(self, storage: Storage, policy: str = "auto"):
         self.storage = storage
+        self.policy = policy
 
     def apply(self, agent_id: str, events: Sequence[Event]) -> list[Transition]:
         """Apply a batch in one transaction: all of it is stored, or none (the agent sends it
         again)."""
+        return self.record(agent_id, events).transitions
+
+    def record(self, agent_id: str, events: Sequence[Event]) -> Outcome:
+        """``apply``, saying which events were refused."""
         with self.storage.batch(synced=any(event.type == "checkpoint" for event in events)):
             return self._apply(agent_id, events)
 
-    def _apply(self, agent_id: str, events: Sequence[Event]) -> list[Transition]:
+    def _apply(self, agent_id: str, events: Sequence[Event]) -> Outcome:
         owners: dict[int, JobExecution | None] = dict(
             self.storage.get_executions({event.execution_id for event in events}))
+        final_before = {key for key, execution in owners.items()
+                        if execution.batch_status.is_final}
         pending_logs: list[LogRecord] = []
-        transitions: list[Transition] = []
+        outcome = Outcome()
+        transitions = outcome.transitions
         for event in events:
-            execution = self._owned(agent_id, event.execution_id, owners)
+            execution = self._owned(agent_id, event, owners, final_before)
             if execution is None:
+                outcome.refused.append(event.seq)
                 continue
+            outcome.applied += 1
             if event.type == "log":
                 pending_logs.append(LogRecord(
                     execution_id=event.execution_id, time=event.time, level=event.level,
@@ -49,16 +78,25 @@ class EventRecorder:
                 owners[event.execution_id] = change[0]
                 transitions.append(change)
         self._flush(pending_logs)
-        return transitions
+        return outcome
 
     @staticmethod
-    def _owned(agent_id: str, execution_id: int,
-               owners: dict[int, JobExecution | None]) -> JobExecution | None:
-        execution = owners.get(execution_id)
-        if execution is not None and execution.agent_id != agent_id:
-            log.warning("agent %s reported on execution %s, which runs on %s: ignored",
-                        agent_id, execution_id, execution.agent_id)
-            execution = owners[execution_id] = None
+    def _owned(agent_id: str, event: Event, owners: dict[int, JobExecution | None],
+               final_before: set[int]) -> JobExecution | None:
+        """The event's execution when the event is to be applied, else None (refused)."""
+        execution = owners.get(event.execution_id)
+        if execution is None:
+            return None
+        if execution.agent_id != agent_id:
+            log.warning("agent %s reported on execution %s, which runs on %s: refused",
+                        agent_id, event.execution_id, execution.agent_id)
+            return None
+        if event.attempt != execution.attempt:
+            log.info("agent %s reported on attempt %s of execution %s, which is at attempt %s: "
+                     "refused", agent_id, event.attempt, event.execution_id, execution.attempt)
+            return None
+        if event.execution_id in final_before:
+            return None  # ended before this batch: nothing of it changes any more
         return execution
 
     def _flush(self, logs: list[LogRecord]) -> None:
@@ -81,6 +119,10 @@ class EventRecorder:
                 persistent_user_data=event.persistent_user_data, metrics=event.metrics or {},
                 done=event.done, execution_id=execution.id, time=event.time))
             return None
+        if event.status is BatchStatus.STOPPED and event.reason in recovery.SELF_STOPS:
+            moved = recovery.drained(self.storage, self.policy, execution, event.reason)
+            if moved is not None:
+                return moved, execution.batch_status
         fields = {}
         if event.status is BatchStatus.STARTED:
             fields["start_time"] = event.time

@@ -4,10 +4,17 @@ One gthread worker. The Bus (actors, zeroconf, database connections) is built wh
 loads the app and started in ``post_worker_init``, after the fork: threads never survive a fork
 (stack-notes §5). ``preload_app`` stays off for that reason. Should gunicorn run more workers
 anyway (``WEB_CONCURRENCY``), the leader lock keeps one dispatcher.
+
+SIGTERM drains: the worker's leader (if it leads) stops its dispatcher and scheduler at once
+and releases the leader lock, so that another bus process takes over (``Bus.resign``); gunicorn
+stops accepting and lets the requests in flight finish (``graceful_timeout``); then the bus
+stops and its storage is closed (``worker_exit``).
 """
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 
 from gunicorn.app.base import BaseApplication
 
@@ -50,6 +57,17 @@ class BusServer(BaseApplication):
 
     def _post_worker_init(self, worker) -> None:
         self.bus.start()
+        # gunicorn's handler (set before this hook) stops the worker gracefully; before it, the
+        # bus resigns its leadership, on a thread: a signal handler must not wait on actors.
+        previous = signal.getsignal(signal.SIGTERM)
+        bus = self.bus
+
+        def on_sigterm(signum, frame):
+            threading.Thread(target=bus.resign, name="bus-drain", daemon=True).start()
+            if callable(previous):
+                previous(signum, frame)
+
+        signal.signal(signal.SIGTERM, on_sigterm)
 
     def _worker_exit(self, server, worker) -> None:
         if self.bus is not None and self.bus.started.is_set():

@@ -40,6 +40,12 @@ class LeaderLock(abc.ABC):
     @abc.abstractmethod
     def held(self) -> bool: ...
 
+    def verify(self) -> bool:
+        """Whether the lock is still held, checked where it lives (a lock whose database
+        session died is lost: another process may hold it now). Called by the leader every
+        ``bus.leader_retry`` seconds; False makes it stop leading."""
+        return self.held
+
 
 class Storage(NoticeStorage, UserStorage, TestExecutionStorage, AgentTrustStorage,
               abc.ABC):
@@ -357,3 +363,17 @@ class Storage(NoticeStorage, UserStorage, TestExecutionStorage, AgentTrustStorag
     def set_application_builtins(self, name: str, builtins: tuple[str, ...]) -> Application:
         """Enable exactly ``builtins`` (the restricted built-in batchlets, ``shell`` and
         ``java-main``) for the application, kept across deploys; ``ApplicationNotFound``."""
+
+    # -- attempts (fencing) --------------------------------------------------------------------
+    @abc.abstractmethod
+    def requeue_execution(self, execution_id: int, attempt: int,
+                          sources: Iterable[BatchStatus]) -> JobExecution | None:
+        """Guarded move back to ``undispatched`` as the next attempt: when the execution is in
+        one of ``sources`` at ``attempt``, set its status ``undispatched``, its attempt
+        ``attempt + 1`` and no agent, in one statement. Returns it after the move, or None when
+        it was not in such a status at that attempt (nothing is written then)."""
+
+    @abc.abstractmethod
+    def executions_queued_before(self, cutoff: datetime) -> list[JobExecution]:
+        """Executions ``queued`` (handed to an agent, no event yet) since before ``cutoff``,
+        oldest first (no steps)."""

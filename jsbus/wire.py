@@ -35,6 +35,8 @@ class Event:
     reader: Any = None  # checkpoint
     writer: Any = None  # checkpoint
     done: bool = False  # checkpoint
+    attempt: int = 1  # the execution's attempt the agent runs (absent: 1); fencing
+    reason: str | None = None  # final execution events: "drain" when the agent was drained
 
 
 def rfc3339(value: datetime | None) -> str | None:
@@ -106,14 +108,20 @@ def parse_event(raw: Any, where: str) -> Event:
     if not isinstance(execution_id, int) or isinstance(execution_id, bool):
         raise ValidationError(f"{where}.execution-id must be a number")
     seq = raw.get("seq", 0)
+    attempt = raw.get("attempt", 1)
+    if attempt is None:
+        attempt = 1
+    if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 1:
+        raise ValidationError(f"{where}.attempt must be a number from 1")
     common = dict(seq=seq if isinstance(seq, int) else 0, type=kind, execution_id=execution_id,
-                  time=parse_time(raw.get("time"), f"{where}.time"))
+                  time=parse_time(raw.get("time"), f"{where}.time"), attempt=attempt)
     if kind == "execution":
         return Event(**common, status=_status(raw.get("status"), EXECUTION_EVENT_STATUSES,
                                               f"{where}.status"),
                      exit_status=_text(raw.get("exit-status"), f"{where}.exit-status"),
                      restart_position=_text(raw.get("restart-position"),
-                                            f"{where}.restart-position"))
+                                            f"{where}.restart-position"),
+                     reason=_text(raw.get("reason"), f"{where}.reason"))
     if kind == "step-started":
         return Event(**common, step=_text(raw.get("step"), f"{where}.step", required=True))
     if kind == "step-ended":
@@ -140,6 +148,23 @@ def parse_events(body: dict[str, Any]) -> list[Event]:
     if not isinstance(raw, list):
         raise ValidationError("events must be a list")
     return [parse_event(item, f"events[{index}]") for index, item in enumerate(raw)]
+
+
+def parse_running(doc: dict[str, Any]) -> list[tuple[int, int]] | None:
+    """A heartbeat's ``agent/executions``: the [execution id, attempt] pairs the agent runs;
+    None when the heartbeat does not say (an agent of before attempts)."""
+    raw = doc.get("agent/executions")
+    if raw is None:
+        return None
+    if not isinstance(raw, list):
+        raise ValidationError("agent/executions must be a list of [execution id, attempt]")
+    pairs = []
+    for item in raw:
+        if (not isinstance(item, (list, tuple)) or len(item) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool) for v in item)):
+            raise ValidationError("agent/executions must be a list of [execution id, attempt]")
+        pairs.append((item[0], item[1]))
+    return pairs
 
 
 def _int(doc: dict, key: str, default: int = 0) -> int:

@@ -10,6 +10,7 @@ import pytest
 from jsbus.api.app import create_app
 from jsbus.bus import Bus
 from jsbus.config import load_bus_config
+from tests.databases import ON_POSTGRESQL, create_database, drop_database
 
 from tests.e2e.api import ADMIN_PASSWORD  # one admin password for in-process and real buses
 
@@ -19,14 +20,34 @@ os.environ.setdefault("JSBUS_ADMIN_PASSWORD", ADMIN_PASSWORD)
 os.environ.setdefault("JSBUS_PASSWORD_COST", "10")
 os.environ.setdefault("JSBUS_USER", "admin")
 os.environ.setdefault("JSBUS_PASSWORD", ADMIN_PASSWORD)
+# Agents the tests stop drain at once (SIGTERM stops what runs, reason "drain"), not in 30 s.
+os.environ.setdefault("JSAGENT_DRAIN_GRACE", "0")
 # ... and keep their tokens here, not in the home directory of whoever runs the tests.
 os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="jsbus-e2e-config-")
 
 
 @pytest.fixture
-def bus_config(tmp_path):
+def database_url(tmp_path):
+    """The bus's database: a SQLite file, or a fresh PostgreSQL database (tests/databases.py)."""
+    url = create_database(tmp_path)
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture(autouse=True)
+def launched_database(request, monkeypatch):
+    """``jsbus.launch.start_bus`` without a ``database`` uses ``JSBUS_DATABASE``: on PostgreSQL,
+    a fresh database for each test that starts bus processes."""
+    if ON_POSTGRESQL and "tmp_path" in request.fixturenames and any(
+            part in ("e2e", "faults", "integration") for part in request.path.parts):
+        url = request.getfixturevalue("database_url")
+        monkeypatch.setenv("JSBUS_DATABASE", url)
+
+
+@pytest.fixture
+def bus_config(tmp_path, database_url):
     return load_bus_config(environ={}).with_overrides({
-        "bus.database": f"sqlite:///{tmp_path / 'bus.db'}",
+        "bus.database": database_url,
         "bus.data_dir": str(tmp_path),
         "discovery.enabled": False,
         "dispatch.interval": 0.2,

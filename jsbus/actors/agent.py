@@ -3,8 +3,8 @@
 Sending is network I/O, so it runs on the context's I/O pool; the result comes back to this
 actor as a message. Start commands travel in batches, one batch in flight per agent: what is
 claimed while one is on its way goes in the next. A start that cannot be delivered puts the
-execution back to waiting (a guarded transition from ``queued``), so nothing is lost, and tells
-the ControlBus.
+execution back to waiting as its next attempt (guarded on ``queued`` at the attempt sent), so
+nothing is lost and a late arrival of the command is fenced, and tells the ControlBus.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pykka
 from jsbus.actors.base import SafeActor
 from jsbus.actors.context import BusContext
 from jsbus.actors.messages import (DispatchFailed, SendResult, SendResults, StartExecutions,
-                                   StopExecution, UpdateAgent)
+                                   StartsDelivered, StopExecution, UpdateAgent)
 from jsbus.control import restart_data
 from jsbus.errors import TransportError
 from jsbus.jsl import job_to_document
@@ -62,7 +62,7 @@ class AgentActor(SafeActor):
             except Exception as exc:  # noqa: BLE001 - reported back as state, never lost
                 log.exception("preparing execution %s for agent %s failed", execution.id,
                               agent.name)
-                results.append(SendResult(execution.id, exc))
+                results.append(SendResult(execution.id, exc, attempt=execution.attempt))
         if commands:
             try:
                 outcomes = self.context.transport.start_executions(agent, commands)
@@ -70,7 +70,8 @@ class AgentActor(SafeActor):
                 outcomes = [exc] * len(commands)
             for execution, error in zip(sent, outcomes):
                 results.append(SendResult(execution.id, error,
-                                          busy=bool(getattr(error, "busy", False))))
+                                          busy=bool(getattr(error, "busy", False)),
+                                          attempt=execution.attempt))
         batch = SendResults(tuple(results))
         try:
             me.tell(batch)
@@ -93,6 +94,7 @@ class AgentActor(SafeActor):
                             document=document, parameters=dict(execution.job_parameters),
                             classpath=classpath, builtins=tuple(builtins),
                             restart=restart_data(storage, execution),
+                            attempt=execution.attempt,
                             not_before=(rfc3339(execution.not_before)
                                         if execution.not_before else None))
 
@@ -108,6 +110,9 @@ class AgentActor(SafeActor):
 
     def on_send_results(self, message: SendResults) -> None:
         self.sending = False
+        taken = tuple(result.execution_id for result in message.results if result.error is None)
+        if taken:
+            self.parent.tell(StartsDelivered(taken))
         for result in message.results:
             if result.error is not None:
                 log.warning("agent %s did not take execution %s: %s", self.agent.name,
@@ -116,5 +121,9 @@ class AgentActor(SafeActor):
         self._send_next()
 
     def _undispatch(self, result: SendResult) -> None:
-        self.context.storage.transition_execution(result.execution_id, BatchStatus.UNDISPATCHED)
+        """Back to waiting as the next attempt, guarded on the attempt it was sent as: a start
+        that timed out may still arrive and run, and is fenced; and one that another bus
+        process moved meanwhile (it asked the agent) is left alone."""
+        self.context.storage.requeue_execution(result.execution_id, result.attempt,
+                                               (BatchStatus.QUEUED,))
         self.parent.tell(DispatchFailed(self.agent.instance_id, result.execution_id, result.busy))

@@ -19,10 +19,11 @@ from jsbus.actors.context import BusContext
 from jsbus.actors.job import JobActor
 from jsbus.actors.messages import (AgentFound, AgentSeen, CalendarChanged, Dispatch,
                                    DispatchFailed, ExecutionChanged, GetJobActor, Resync,
-                                   ScheduleChanged, Snapshot, StartExecutions, StopExecution, Tick,
-                                   UpdateAgent)
+                                   ScheduleChanged, Settled, Snapshot, StartExecutions,
+                                   StartsDelivered, StopExecution, Tick, UpdateAgent)
 from jsbus.actors.scheduler import Scheduler
-from jsbus.model import AgentInfo, AgentStatus, BatchStatus
+from jsbus import recovery
+from jsbus.model import WAITING_STATUSES, AgentInfo, AgentStatus, BatchStatus
 
 log = logging.getLogger(__name__)
 DISPATCH_CHUNK = 50  # executions claimed for one agent at a time
@@ -36,12 +37,14 @@ class AgentSlot:
     ref: pykka.ActorRef
     running: int = 0
     suspended_until: float = 0.0
+    draining: bool = False  # its last heartbeat said so (it answers starts 503 meanwhile)
 
     def can_take(self, now: float) -> bool:
         """Ready, not blocked (a blocked agent keeps what it runs but gets nothing new), not
         suspended after a failed dispatch, and with room."""
         return (self.info.status is AgentStatus.READY and not self.info.blocked
-                and self.suspended_until <= now and self.running < self.info.capacity)
+                and not self.draining and self.suspended_until <= now
+                and self.running < self.info.capacity)
 
     def load(self) -> tuple[float, float]:
         system = (self.info.stats.get("cpu") or {}).get("system") or {}
@@ -64,9 +67,19 @@ class ControlBus(SafeActor):
         self.scheduler: pykka.ActorRef | None = None
         self.last_resync = time.monotonic()
         self.dispatch_due = False
+        # A new leader gives every agent a full lease from its start: while no bus ran, none
+        # could heartbeat (their last_seen is old), and that makes no agent lost.
+        self.leading_since = context.clock()
+        self.policy = recovery.check_policy(context.config.get("recovery.policy"))
+        self.queue_watch = recovery.QueueWatch(
+            context.storage, context.transport, self.policy,
+            context.config.get("recovery.queued_timeouts")
+            * context.config.get("agents.command_timeout"))
 
     def on_start(self) -> None:
         self.scheduler = Scheduler.start(self.context, self.actor_ref)
+        self._settle_gone_agents()
+        self._watch_queued(everything=True)  # what the leader before handed out
         self.on_tick(Tick())
 
     def on_stop(self) -> None:
@@ -94,6 +107,7 @@ class ControlBus(SafeActor):
     def on_agent_seen(self, message: AgentSeen) -> None:
         slot = self._slot(message.agent)
         slot.suspended_until = 0.0
+        slot.draining = message.draining
         self._dispatch_soon()
 
     def on_agent_found(self, message: AgentFound) -> None:
@@ -118,7 +132,8 @@ class ControlBus(SafeActor):
         storage, now = self.context.storage, self.context.clock()
         running = storage.active_counts()
         for info in storage.list_agents():
-            expired = info.last_seen is None or now - info.last_seen > self.lease
+            seen = max(info.last_seen or self.leading_since, self.leading_since)
+            expired = now - seen > self.lease
             if info.status is AgentStatus.READY and expired:
                 info = self._lose(info)
             if info.status is AgentStatus.READY or info.instance_id in self.agents:
@@ -129,13 +144,48 @@ class ControlBus(SafeActor):
         lost = storage.save_agent(replace(info, status=AgentStatus.LOST))
         log.warning("agent %s (%s) missed its heartbeats for %ss: lost", info.name,
                     info.instance_id, self.lease.total_seconds())
-        for execution in storage.executions_in(
-                (BatchStatus.STARTING, BatchStatus.STARTED, BatchStatus.STOPPING), info.instance_id):
-            after = storage.transition_execution(execution.id, BatchStatus.UNKNOWN)
-            if after is not None:
-                self.context.status_changed(after, execution.batch_status)
+        self._settled(recovery.lost_agent(storage, self.policy, info.instance_id))
         self.context.plugins.notify("jsbus_agent_lost", agent=lost)
         return lost
+
+    # -- recovery (jsbus.recovery) ------------------------------------------------------------
+    def _settle_gone_agents(self) -> None:
+        """On the leader's start: what lost or revoked agents still hold (a leader that died
+        before it settled them) is settled now."""
+        storage = self.context.storage
+        for info in storage.list_agents():
+            if info.status in (AgentStatus.LOST, AgentStatus.REVOKED):
+                self._settled(recovery.lost_agent(storage, self.policy, info.instance_id,
+                                                  info.status.value))
+
+    def _settled(self, transitions) -> None:
+        for after, previous in transitions:
+            self.context.status_changed(after, previous)
+            self.on_execution_changed(ExecutionChanged(after, previous))
+
+    def on_settled(self, message: Settled) -> None:
+        self._settled(message.transitions)
+
+    def on_starts_delivered(self, message: StartsDelivered) -> None:
+        self.queue_watch.handed(message.execution_ids)
+
+    def _watch_queued(self, everything: bool = False) -> None:
+        for execution in self.queue_watch.due(everything):
+            self.context.io.submit(self._ask_about, execution, self.actor_ref)
+
+    def _ask_about(self, execution, me: pykka.ActorRef) -> None:
+        """Runs on the I/O pool."""
+        try:
+            transitions = self.queue_watch.ask(execution)
+        except Exception:  # noqa: BLE001 - asked again at a later tick
+            log.exception("asking about queued execution %s failed", execution.id)
+            return
+        if transitions:
+            try:
+                me.tell(Settled(tuple(transitions)))
+            except pykka.ActorDeadError:
+                for after, previous in transitions:
+                    self.context.status_changed(after, previous)
 
     # -- executions ---------------------------------------------------------------------------
     def _dispatch(self) -> None:
@@ -186,8 +236,11 @@ class ControlBus(SafeActor):
 
     def on_execution_changed(self, message: ExecutionChanged) -> None:
         execution = message.execution
-        if not (execution.batch_status.is_final or execution.batch_status is BatchStatus.UNKNOWN):
+        if not (execution.batch_status.is_final or execution.batch_status is BatchStatus.UNKNOWN
+                or execution.batch_status in WAITING_STATUSES):
             return  # starting, started...: nothing freed, nothing to dispatch
+        # A moved execution has no agent any more: its old agent's count is put right at the
+        # next tick (``_reconcile``).
         slot = self.agents.get(execution.agent_id or "")
         if slot is not None:
             slot.running = max(0, slot.running - 1)
@@ -221,6 +274,7 @@ class ControlBus(SafeActor):
     def on_tick(self, message: Tick) -> None:
         self._reconcile()
         self._resend_stops()
+        self._watch_queued()
         resync = self.context.config.get("scheduler.resync")
         if time.monotonic() - self.last_resync > resync:
             self.last_resync = time.monotonic()

@@ -14,8 +14,9 @@ class Tick:
 
 @dataclass(frozen=True)
 class AgentSeen:
-    """A heartbeat was stored for this agent."""
+    """A heartbeat was stored for this agent (``draining``: it takes no new work)."""
     agent: AgentInfo
+    draining: bool = False
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ class SendResult:
     execution_id: int
     error: Exception | None
     busy: bool = False
+    attempt: int = 1
 
 
 @dataclass(frozen=True)
@@ -122,3 +124,15 @@ class CalendarChanged:
 @dataclass(frozen=True)
 class Resync:
     """Re-read every schedule (changes made through another bus process)."""
+
+
+@dataclass(frozen=True)
+class StartsDelivered:
+    """An agent took these executions (2xx): their events should follow."""
+    execution_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Settled:
+    """Transitions made off the actor thread (``jsbus.recovery``): notify and dispatch."""
+    transitions: tuple[tuple[JobExecution, BatchStatus], ...]

@@ -13,7 +13,7 @@ from jsbus.api import render
 from jsbus.api.media import loads_json, read_body, require_type
 from jsbus.errors import StorageError, ValidationError
 from jsbus.model import AgentInfo, utcnow
-from jsbus.wire import agent_from_document, parse_events, parse_time
+from jsbus.wire import agent_from_document, parse_events, parse_running, parse_time
 
 log = logging.getLogger(__name__)
 
@@ -132,9 +132,12 @@ class HeartbeatResource:
             self.bus.trust.refused_key(instance_id, public_key)
             raise unauthorized(exc) from None
         agent = agent_from_document(instance_id, body, utcnow())
+        running = parse_running(body) if trusted is not None else None
         enrollment = {} if trusted else self.bus.trust.unsigned_heartbeat(
             instance_id, public_key, body.get("agent/join-token"))
-        resp.media = {**self.bus.record_heartbeat(agent, trusted=trusted is not None),
+        resp.media = {**self.bus.record_heartbeat(agent, trusted=trusted is not None,
+                                                  running=running,
+                                                  draining=body.get("agent/draining") is True),
                       **enrollment}
         if trusted is not None:  # an agent nobody trusts does not grow the monitor's history
             self._record_sample(agent)
@@ -171,7 +174,7 @@ class EventsResource:
         if trusted is None:  # before any lookup: an unsigned request learns nothing
             raise unauthorized(f"agent {instance_id} is not enrolled: its events must be signed")
         self.bus.storage.get_agent(instance_id)
-        resp.media = {"applied": self.bus.record_events(instance_id, parse_events(body))}
+        resp.media = self.bus.receive_events(instance_id, parse_events(body))
 
 
 def read_signed_object(req: falcon.Request, limit: int) -> tuple[bytes, dict[str, Any]]:

@@ -153,6 +153,9 @@ ANSWERS: dict[str, Any] = {
         "job-execution/agent": nullable(ref("ExecutionAgent")),
         "job-execution/job-instance-id": nullable(INTEGER),
         "job-execution/restarted-from": nullable(INTEGER),
+        "job-execution/attempt": {"type": "integer", "minimum": 1,
+                                  "description": "1, then one more each time the execution "
+                                                 "was moved to another agent"},
         "job-execution/restart-position": {"description": "where a restart resumes"},
         "job-execution/slot": MAYBE_TIME, "job-execution/revision": nullable(INTEGER),
         "job-execution/not-before": MAYBE_TIME}),

@@ -69,6 +69,7 @@ def execution(value: JobExecution, logs: list[LogRecord] | None = None) -> dict[
             "job-execution/agent": agent,
             "job-execution/job-instance-id": value.instance_id,
             "job-execution/restarted-from": value.restarted_from,
+            "job-execution/attempt": value.attempt,
             "job-execution/restart-position": value.restart_position,
             "job-execution/slot": rfc3339(value.slot),
             "job-execution/revision": value.revision,

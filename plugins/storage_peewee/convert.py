@@ -66,7 +66,8 @@ def to_execution(row, agent_name: str | None = None,
                         instance_id=row.instance_id if row.instance_id is not None else row.id,
                         restart_position=row.restart_position,
                         restarted_from=row.restarted_from, not_before=row.not_before,
-                        slot=row.slot, revision=row.revision)
+                        slot=row.slot, revision=row.revision,
+                        attempt=getattr(row, "attempt", None) or 1)
 
 
 def checkpoint_columns(checkpoint: Checkpoint) -> dict[str, Any]:

@@ -35,6 +35,7 @@ class ExecutionRecords(StoreBase):
         ``Conflict`` otherwise, so that two restarts of one execution never both start."""
         E = self.models.JobExecution
         row = {"app": app, "job": job, "job_parameters": dict(parameters), "create_time": now,
+               "attempt": 1,
                "not_before": not_before, "slot": slot}
         row = {name: value for name, value in row.items() if value is not None}
         # Checked and inserted under one write lock, so a job deleted meanwhile leaves no orphan
@@ -191,6 +192,29 @@ class ExecutionRecords(StoreBase):
     def count_waiting(self) -> int:
         E = self.models.JobExecution
         return E.select().where(E.batch_status.in_(WAITING_STATUSES)).count()
+
+    @storage_errors
+    def requeue_execution(self, execution_id: int, attempt: int,
+                          sources: Iterable[BatchStatus]) -> JobExecution | None:
+        E = self.models.JobExecution
+        query = (E.update({E.batch_status: BatchStatus.UNDISPATCHED, E.agent_id: None,
+                           E.queued_time: None, E.attempt: attempt + 1})
+                 .where((E.id == execution_id) & (E.attempt == attempt)
+                        & E.batch_status.in_(list(sources)))
+                 .returning(E, self._agent_name_of(E)))
+        rows = list(query.execute())
+        if rows:
+            return to_execution(rows[0])
+        self.require_execution(execution_id)
+        return None
+
+    @storage_errors
+    def executions_queued_before(self, cutoff: datetime) -> list[JobExecution]:
+        E = self.models.JobExecution
+        rows = (self._select_executions()
+                .where((E.batch_status == BatchStatus.QUEUED) & (E.queued_time < cutoff))
+                .order_by(E.id))
+        return [to_execution(row) for row in rows]
 
     # -- job instances -----------------------------------------------------------------------
     @storage_errors

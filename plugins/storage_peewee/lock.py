@@ -68,6 +68,20 @@ class FileLeaderLock(LeaderLock):
         return self._held
 
 
+# TCP keepalives on the lock's session: when the leader's host dies or is cut off (no FIN ever
+# comes), PostgreSQL ends the session, and so frees the lock, within about 5 + 3 * 2 seconds,
+# and the leader's own side notices as fast (``verify``). A leader process that dies on a live
+# host closes its socket, which ends the session at once: the backend waits on that socket.
+KEEPALIVES = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
+              "keepalives_count": 3}
+
+
+def keepalive_options(url: str) -> dict:
+    """``KEEPALIVES`` but those the URL's query sets itself."""
+    given = db_url.parse(url)
+    return {key: value for key, value in KEEPALIVES.items() if key not in given}
+
+
 class AdvisoryLeaderLock(LeaderLock):
     """``pg_try_advisory_lock`` on a connection of its own (PostgreSQL).
 
@@ -88,7 +102,8 @@ class AdvisoryLeaderLock(LeaderLock):
                 return True
             try:
                 if self._database is None:
-                    self._database = db_url.connect(self.url, thread_safe=False)
+                    self._database = db_url.connect(self.url, thread_safe=False,
+                                                    **keepalive_options(self.url))
                     self._database.connect()
                 cursor = self._database.execute_sql("SELECT pg_try_advisory_lock(%s)",
                                                     (self.key,))
@@ -97,6 +112,23 @@ class AdvisoryLeaderLock(LeaderLock):
                 self._discard()
                 raise StorageError(f"leader lock: {redact_text(str(exc))}") from exc
             return self._held
+
+    def verify(self) -> bool:
+        """The session is alive (then it holds the lock: nothing but ``release`` unlocks it)."""
+        with self._mutex:
+            if not self._held or self._database is None:
+                return False
+            try:
+                cursor = self._database.execute_sql(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                    "AND pid = pg_backend_pid() AND classid = %s AND objid = %s",
+                    (self.key >> 32, self.key & 0xFFFFFFFF))
+                held = bool(cursor.fetchone()[0])
+            except PeeweeException:
+                held = False
+            if not held:
+                self._discard()
+            return held
 
     def release(self) -> None:
         with self._mutex:

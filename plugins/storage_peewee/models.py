@@ -110,6 +110,7 @@ def build_models(database: Database) -> Models:
         not_before = UTCDateTimeField(null=True)
         slot = UTCDateTimeField(null=True)
         revision = IntegerField(null=True)
+        attempt = IntegerField(default=1)  # 0011: fencing of moved executions
 
     class StepExecution(Base):
         execution = ForeignKeyField(JobExecution, index=False)

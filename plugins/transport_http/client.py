@@ -49,6 +49,7 @@ def start_command_body(command: StartCommand) -> dict[str, Any]:
         body["not-before"] = command.not_before
     if getattr(command, "builtins", ()):
         body["builtins"] = list(command.builtins)
+    body["attempt"] = getattr(command, "attempt", 1)
     return body
 
 
@@ -105,6 +106,18 @@ class HttpTransport(Transport):
     def stop_execution(self, agent: AgentInfo, execution_id: int) -> None:
         self.send("PUT", f"{agent.url}/executions/{execution_id}/stop",
                   target=describe_agent(agent), agent_id=agent.instance_id)
+
+    def execution_status(self, agent: AgentInfo, execution_id: int,
+                         attempt: int) -> dict[str, Any] | None:
+        """Signed ``GET /executions/{id}?attempt=n``: the agent's answer, or None on 404 (it
+        does not have that execution, and refuses it from now on at an attempt up to n)."""
+        try:
+            return self.send("GET", f"{agent.url}/executions/{execution_id}?attempt={attempt}",
+                             target=describe_agent(agent), agent_id=agent.instance_id)
+        except AgentRefused as exc:
+            if exc.status == 404:
+                return None
+            raise
 
     def invite(self, address: AgentAddress, bus_url: str) -> dict[str, Any]:
         url = base_url(address.host, address.port)

@@ -33,6 +33,11 @@ class FakeBus:
     """Stands in for the bus: on 127.0.0.1, it records the heartbeats and event batches an
     agent posts (answering 200), and can answer 500 to event batches for a while.
 
+    Fencing (``docs/protocol.md``): heartbeats are answered with ``lease`` (and
+    ``heartbeat-interval`` when set) and ``moved``: the reported ``agent/executions`` pairs
+    given to ``move``; ``heartbeat_status`` other than 200 fails every heartbeat; events a
+    ``refuse_events`` predicate accepts are not recorded but answered as ``refused`` seqs.
+
     ``watch(execution_id, callback)`` calls ``callback(event)`` for each event of that
     execution, in the order the agent sent them, before the batch that carried it is answered.
     """
@@ -50,6 +55,13 @@ class FakeBus:
         self.secrets: dict[str, bytes] = {}  # agent instance id -> its secret
         self.enrolled: set[str] = set()  # agents that signed a message
         self.refused: list[tuple[str, str]] = []  # (path, why) of refused messages
+        self.lease: float = 15
+        self.heartbeat_interval: float | None = None
+        self.heartbeat_status = 200
+        self.failed_heartbeats = 0
+        self._moved: set[tuple[int, int]] = set()
+        self._refuse_events: Callable[[dict], bool] | None = None
+        self.refused_events: list[dict] = []  # events answered as refused
         self._verifier = signing.Verifier(signing.AGENT_TO_BUS)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -127,14 +139,16 @@ class FakeBus:
     def record(self, path: str, body: dict) -> tuple[int, dict]:
         with self._cond:
             if path.endswith("/heartbeat"):
-                self.heartbeats.append(body)
-                self._cond.notify_all()
-                return 200, {"lease": 15, **self._enrollment(path.split("/")[2], body)}
+                return self._heartbeat(path, body)
             if self._refuse(body["events"]):
                 self.rejected_batches += 1
                 return 500, {"messages": ["the fake bus is down"]}
-            watched = []
+            watched, refused = [], []
             for event in body["events"]:
+                if self._refuse_events is not None and self._refuse_events(event):
+                    refused.append(event["seq"])
+                    self.refused_events.append(event)
+                    continue
                 self.events.append(event)
                 execution_id = event.get("execution-id")
                 self._by_execution.setdefault(execution_id, []).append(event)
@@ -145,7 +159,40 @@ class FakeBus:
             self._cond.notify_all()
         for callback, event in watched:  # unlocked: a callback may call the agent
             callback(event)
+        if refused:
+            return 200, {"applied": len(body["events"]) - len(refused), "refused": refused}
         return 200, {"applied": len(body["events"])}
+
+    def _heartbeat(self, path: str, body: dict) -> tuple[int, dict]:  # with self._cond held
+        if self.heartbeat_status != 200:
+            self.failed_heartbeats += 1
+            self._cond.notify_all()
+            return self.heartbeat_status, {"messages": ["the fake bus is not answering"]}
+        self.heartbeats.append(body)
+        self._cond.notify_all()
+        answer = {"lease": self.lease, **self._enrollment(path.split("/")[2], body)}
+        if self.heartbeat_interval is not None:
+            answer["heartbeat-interval"] = self.heartbeat_interval
+        reported = {tuple(pair) for pair in body.get("agent/executions") or ()}
+        moved = sorted(reported & self._moved)
+        if moved:
+            answer["moved"] = [list(pair) for pair in moved]
+        return 200, answer
+
+    def move(self, execution_id: int, attempt: int) -> None:
+        """Answer ``moved`` to heartbeats that report this execution attempt."""
+        with self._cond:
+            self._moved.add((execution_id, attempt))
+
+    def refuse_events(self, predicate: Callable[[dict], bool] | None) -> None:
+        """Refuse (one by one, ``refused`` in a 200 answer) the events ``predicate`` accepts."""
+        with self._cond:
+            self._refuse_events = predicate
+
+    def fail_heartbeats(self, status: int = 503) -> None:
+        """Answer ``status`` to every heartbeat from now on (200: answer them again)."""
+        with self._cond:
+            self.heartbeat_status = status
 
     def _refuse(self, batch: list[dict]) -> bool:  # with self._cond held
         if self._fail_events > 0:

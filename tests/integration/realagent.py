@@ -41,6 +41,7 @@ class Agent:
         """``settings``: more environment of the agent (``JSAGENT_WORKER_REUSE="1"``)."""
         self.bus = FakeBus()
         env = {"JSAGENT_ZYGOTE": "1" if zygote else "0", "JSAGENT_STOP_GRACE": str(stop_grace),
+               "JSAGENT_DRAIN_GRACE": "0",
                "JSAGENT_HEARTBEAT_INTERVAL": "1", **settings}
         try:
             self.process, self.url = start_agent(work, self.bus.url, name=name, env=env)

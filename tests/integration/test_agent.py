@@ -23,10 +23,11 @@ LISTENING = re.compile(r"^jsagent (\S+) listening on http://(\S+):(\d+)$")
 class AgentProcess:
     """``python -m jsagent.cli`` on 127.0.0.1 port 0, discovery off."""
 
-    def __init__(self, bus: FakeBus, work_dir: Path, *extra: str, stop_grace: float = 5):
+    def __init__(self, bus: FakeBus, work_dir: Path, *extra: str, stop_grace: float = 5,
+                 drain_grace: float = 0):
         bus_url = bus.url
         env = dict(os.environ, JSAGENT_HEARTBEAT_INTERVAL="0.3",
-                   JSAGENT_STOP_GRACE=str(stop_grace))
+                   JSAGENT_STOP_GRACE=str(stop_grace), JSAGENT_DRAIN_GRACE=str(drain_grace))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "jsagent.cli", "--bus", bus_url, "--bind", "127.0.0.1:0",
              "--no-discovery", "--work-dir", str(work_dir), "--name", "test-agent", *extra],
@@ -264,8 +265,8 @@ def test_sigterm_stops_running_executions_and_flushes_their_events(tmp_path):
         bus.wait_for(lambda: any(e.get("message") == "sleeping" for e in bus.events))
         assert agent.terminate() == 0, "\n".join(agent.log)
         final = bus.execution_events(1)[-1]
-        assert (final["type"], final["status"], final["exit-status"]) == (
-            "execution", "stopped", "WOKEN")
+        assert (final["type"], final["status"], final["exit-status"], final["reason"]) == (
+            "execution", "stopped", "WOKEN", "drain")
     finally:
         agent.kill()
         bus.close()

@@ -3,10 +3,12 @@ import json
 
 import pytest
 
+from tests.databases import sqlite_only
+from tests.trusted_agent import heartbeat as trusted_heartbeat, trusted
+
 pytestmark = pytest.mark.timeout(60)
 
 JOB = {"id": "JOB-9", "steps": [{"id": "S1", "batchlet": {"ref": "unit_batch.Noop"}}]}
-from tests.trusted_agent import heartbeat as trusted_heartbeat, trusted
 
 
 def messages(response):
@@ -229,6 +231,7 @@ def test_a_job_exports_as_json_edn_and_xml_and_imports_back(client, deployed):
     assert refused.status_code == 406 and "application/xml" in messages(refused)
 
 
+@sqlite_only
 def test_healthcheck_is_503_when_the_database_is_gone(bus, client, bus_config):
     """A real failure: the SQLite file is overwritten with what is not a database (a fresh
     connection, as a new API thread would open, cannot read it)."""

@@ -162,7 +162,7 @@ def test_purge_deletes_ended_history_and_keeps_running_instances(client, bus, sh
     assert [e["job-execution/execution-id"] for e in left] == [active.id]
     count = storage.db.execute_sql  # the rows themselves: nothing orphaned
     assert count("SELECT COUNT(*) FROM checkpoint").fetchone()[0] == 0
-    assert count("SELECT COUNT(*) FROM execution_log WHERE execution_id = ?",
+    assert count(f"SELECT COUNT(*) FROM execution_log WHERE execution_id = {storage.db.param}",
                  (done,)).fetchone()[0] == 0
     assert client.simulate_delete(f"/{shop}/job/missing/executions").status_code == 404
 

@@ -33,7 +33,8 @@ S = BatchStatus
 MIGRATIONS = [("0001_initial",), ("0002_instances_checkpoints",), ("0003_schedules",),
               ("0004_revisions_artifacts",), ("0005_agent_blocks_and_stats",),
               ("0006_notifications_time_monitors",), ("0007_test_executions",),
-              ("0008_users_tokens",), ("0009_agent_trust",), ("0010_app_builtins",)]
+              ("0008_users_tokens",), ("0009_agent_trust",), ("0010_app_builtins",),
+              ("0011_attempts",)]
 
 
 def rich_definition(name="RICH"):

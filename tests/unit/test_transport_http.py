@@ -133,7 +133,7 @@ def test_start_command_is_posted_as_the_protocol_json(agent, transport):
     assert request["content_type"] == "application/json"
     assert request["body"] == {
         "execution-id": 7, "app": "demo", "job": "JOB-1", "document": COMMAND.document,
-        "parameters": {"name": "world"}, "classpath": ["file:///srv/apps/demo"]}
+        "parameters": {"name": "world"}, "classpath": ["file:///srv/apps/demo"], "attempt": 1}
 
 
 def test_commands_share_one_keep_alive_connection(agent, transport):
@@ -285,3 +285,23 @@ def test_a_batch_nobody_answers_fails_every_start_in_it(transport):
 
     assert len(outcomes) == 2
     assert all(isinstance(o, TransportError) and "gone" in str(o) for o in outcomes)
+
+
+def test_execution_status_asks_with_the_attempt_and_reads_404_as_none(agent, transport):
+    agent.answers[("GET", "/executions/7?attempt=2")] = (
+        200, {"execution-id": 7, "attempt": 2, "state": "running", "batch-status": "started"})
+
+    assert transport.execution_status(agent.info(), 7, 2) == {
+        "execution-id": 7, "attempt": 2, "state": "running", "batch-status": "started"}
+    assert transport.execution_status(agent.info(), 8, 1) is None  # 404: it does not have it
+    assert [(r["method"], r["path"]) for r in agent.requests] == [
+        ("GET", "/executions/7?attempt=2"), ("GET", "/executions/8?attempt=1")]
+
+
+def test_execution_status_of_an_unreachable_agent_raises(transport):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens there once closed
+    gone = AgentInfo(instance_id="gone", name="gone", host="127.0.0.1", port=port)
+    with pytest.raises(TransportError):
+        transport.execution_status(gone, 7, 1)
