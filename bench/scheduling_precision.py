@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import platform
+import secrets
 import statistics
 import sys
 import tempfile
@@ -94,14 +95,20 @@ def main() -> int:
     parser.add_argument("--json", help="write the figures to this file too")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="jsbus-bench-sched-"))
-    env = {"JSBUS_SCHEDULER_LEAD": str(args.lead), "JSBUS_SCHEDULER_MISFIRE_THRESHOLD": "5"}
+    password = secrets.token_urlsafe(16)
+    env = {"JSBUS_SCHEDULER_LEAD": str(args.lead), "JSBUS_SCHEDULER_MISFIRE_THRESHOLD": "5",
+           "JSBUS_ADMIN_PASSWORD": password}
     bus, url = start_bus(workdir, env=env)
     capacity = str(max(8, int(args.jobs * (args.lead + 2))))
     agent = None
     try:
         agent, _ = start_agent(workdir, url, name="bench-agent", extra=["--capacity", capacity])
-        with httpx.Client(base_url=url, timeout=30) as client:
-            wait_until(lambda: client.get("/agents").json(), 30, what="the agent")
+        token = httpx.post(f"{url}/auth", timeout=30, json={
+            "user/id": "admin", "user/password": password}).raise_for_status().json()["token"]
+        with httpx.Client(base_url=url, timeout=30,
+                          headers={"Authorization": f"Token {token}"}) as client:
+            wait_until(lambda: client.get("/agents").raise_for_status().json(), 30,
+                       what="the agent")
             setup(client, args.jobs)
             for n in range(args.jobs):
                 client.post(f"/bench/job/J{n:03d}/schedule",
