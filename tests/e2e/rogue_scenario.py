@@ -8,7 +8,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,6 +22,7 @@ from jsbus.launch import start_bus, stop_all, wait_until  # noqa: E402
 from jsbus.plugins import PluginHost  # noqa: E402
 from tests.e2e import api  # noqa: E402
 from tests.e2e.helpers import deploy, register  # noqa: E402
+from tests.e2e.polling import stays  # noqa: E402
 
 ROGUE_ID = str(uuid.uuid4())
 KEY = base64.b64encode(bytes(PrivateKey.generate().public_key)).decode()
@@ -97,11 +97,12 @@ def main() -> None:
         created = api.post(f"{url}/e2e/job/ROGUE/executions", json={})
         location = url + created.headers["location"]
         statuses = set()
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:  # the dispatcher ticks every second: five chances
+
+        def observe() -> bool:  # the rogue heartbeats on; what becomes of the execution?
             rogue.heartbeat()
             statuses.add(api.get(location).json()["job-execution/batch-status"])
-            time.sleep(0.5)
+            return True  # observe all along, whatever is seen: the test judges the statuses
+        stays(observe, 5, interval=0.5)  # the dispatcher ticks every second: five chances
         result["execution_statuses"] = sorted(statuses)
         result["rogue_status"] = api.get(f"{url}/agent/{ROGUE_ID}").json()["agent/status"]
         result["requests"] = rogue.requests

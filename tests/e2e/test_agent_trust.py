@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -13,8 +14,11 @@ import pytest
 
 from jsbus import signing
 from jsbus.launch import start_agent, start_bus, stop_all, wait_until
+from jsbus.model import utcnow
+from jsbus.wire import parse_time
 from tests.e2e import api
 from tests.e2e.helpers import deploy, register
+from tests.e2e.polling import stays
 
 FAST = {"JSBUS_AGENTS_LEASE": "3",  # heartbeats every second
         "JSBUS_ADMIN_PASSWORD": api.ADMIN_PASSWORD}  # until jsbus.launch sets it itself
@@ -43,16 +47,6 @@ def status_of(location: str) -> str:
 def wait_status(location: str, wanted: str, timeout: float = 60) -> None:
     wait_until(lambda: status_of(location) == wanted, timeout, interval=0.1,
                what=f"{location} to be {wanted}")
-
-
-def stays(predicate, seconds: float) -> bool:
-    """``predicate()`` holds all along ``seconds`` (polled)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if not predicate():
-            return False
-        time.sleep(0.1)
-    return True
 
 
 @pytest.mark.timeout(180)
@@ -112,7 +106,11 @@ def test_join_tokens_single_use_and_expiry(tmp_path):
                                 env={"JSAGENT_JOIN_TOKEN": token})
         agents.append(second)
         short = api.post(f"{url}/agents/join-tokens", json={"ttl": 0.5, "single-use?": False})
-        time.sleep(0.6)  # the token expires (no condition to wait on: time itself)
+        assert short.status_code == 201, short.text
+        # The token expires: the bus runs on this host's clock; its expiry, as the bus reports
+        # it, is cut to the millisecond (hence the 1 ms).
+        expiry = parse_time(short.json()["expires-at"], "expires-at") + timedelta(milliseconds=1)
+        wait_until(lambda: utcnow() >= expiry, 5, what="the short join token to expire")
         third, _ = start_agent(tmp_path, url, name="third", join_token=False,
                                env={"JSAGENT_JOIN_TOKEN": short.json()["join-token"]})
         agents.append(third)

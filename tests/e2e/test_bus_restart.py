@@ -4,13 +4,16 @@ all, none lost and none run twice (each run appends its execution id to a file).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
 from jsbus.model import utcnow
 from jsbus_plugins.storage_peewee import PeeweeStorage
 
-from jsbus.launch import start_agent, start_bus, stop_all, wait_until
+from jsbus.launch import Process, start_agent, start_bus, stop_all, wait_until
 from tests.e2e.helpers import wait_for_agents
 from tests.e2e.recovery import (APPEND_JOB, kill_9, register_append_job, runs, statuses,
                                 submit, wait_all_final)
@@ -29,52 +32,75 @@ def shared_database(tmp_path) -> str:
     return os.environ.get("JSBUS_DATABASE") or f"sqlite:///{tmp_path / 'shared.db'}"
 
 
-def test_a_killed_bus_loses_nothing_and_runs_nothing_twice(tmp_path):
-    database = shared_database(tmp_path)
-    ledger = tmp_path / "runs.txt"
-    first, url = start_bus(tmp_path, database=database, env=BUS_ENV)
-    port = int(url.rsplit(":", 1)[1])
-    second = agent = None
+class Restart:
+    """A bus process (``first``, started here) on a database with an agent, and the bus
+    process that takes its place on the same database and address (``second``, once started);
+    runs of job APPEND append their execution ids to ``ledger``."""
+
+    def __init__(self, tmp_path: Path):
+        self.tmp_path, self.database = tmp_path, shared_database(tmp_path)
+        self.ledger = tmp_path / "runs.txt"
+        self.first, self.url = start_bus(tmp_path, database=self.database, env=BUS_ENV)
+        self.agent: Process | None = None
+        self.second: Process | None = None
+
+    def start_second(self) -> Process:
+        """A new bus process on the first's database and address (the first is gone)."""
+        port = int(self.url.rsplit(":", 1)[1])
+        self.second, self.url = start_bus(self.tmp_path, database=self.database, port=port,
+                                          env=BUS_ENV)
+        return self.second
+
+
+@contextmanager
+def bus_and_agent(tmp_path: Path, capacity: int, seconds: float) -> Iterator[Restart]:
+    """A bus process and an agent of ``capacity`` that runs job APPEND (``seconds`` a run);
+    every process (the second bus too) stopped at the end."""
+    restart = Restart(tmp_path)
     try:
-        agent, _ = start_agent(tmp_path, url, env={"JSAGENT_CAPACITY": "2"})
-        wait_for_agents(url)
-        register_append_job(url, ledger, seconds=3.0)
-        ids = [submit(url) for _ in range(5)]
-        # two run (the agent's capacity), the others wait
-        wait_until(lambda: sum(runs(ledger).values()) >= 2, 60, what="two runs to start")
-        kill_9(first)  # no goodbye
-        second, url = start_bus(tmp_path, database=database, port=port, env=BUS_ENV)
-        found = wait_all_final(url, ids, timeout=120)
-        assert set(found.values()) == {"batch-status/completed"}, found
-        counted = runs(ledger)
-        assert sorted(counted) == sorted(ids), counted  # none lost
-        assert set(counted.values()) == {1}, counted  # none run twice
-        assert "leader: this bus process" in second.output()
+        restart.agent, _ = start_agent(tmp_path, restart.url,
+                                       env={"JSAGENT_CAPACITY": str(capacity)})
+        wait_for_agents(restart.url)
+        register_append_job(restart.url, restart.ledger, seconds=seconds)
+        yield restart
     finally:
-        stop_all(agent, first, second)
+        stop_all(restart.agent, restart.first, restart.second)
+
+
+def assert_all_completed_once(url: str, ids: list[int], ledger: Path, timeout: float) -> None:
+    found = wait_all_final(url, ids, timeout=timeout)
+    assert set(found.values()) == {"batch-status/completed"}, found
+    counted = runs(ledger)
+    assert sorted(counted) == sorted(ids), counted  # none lost
+    assert set(counted.values()) == {1}, counted  # none run twice
+
+
+def test_a_killed_bus_loses_nothing_and_runs_nothing_twice(tmp_path):
+    with bus_and_agent(tmp_path, capacity=2, seconds=3.0) as restart:
+        ids = [submit(restart.url) for _ in range(5)]
+        # two run (the agent's capacity), the others wait
+        wait_until(lambda: sum(runs(restart.ledger).values()) >= 2, 60,
+                   what="two runs to start")
+        kill_9(restart.first)  # no goodbye
+        second = restart.start_second()
+        assert_all_completed_once(restart.url, ids, restart.ledger, timeout=120)
+        assert "leader: this bus process" in second.output()
 
 
 def test_queued_executions_of_a_killed_bus_are_asked_about(tmp_path):
     """Executions queued to an agent when the bus died: the new leader asks the agent; what it
     has runs once, what it never got is dispatched again as the next attempt."""
-    database = shared_database(tmp_path)
-    ledger = tmp_path / "runs.txt"
-    first, url = start_bus(tmp_path, database=database, env=BUS_ENV)
-    port = int(url.rsplit(":", 1)[1])
-    second = agent = None
-    try:
-        agent, _ = start_agent(tmp_path, url, env={"JSAGENT_CAPACITY": "4"})
-        wait_for_agents(url)
-        register_append_job(url, ledger, seconds=0.5)
+    with bus_and_agent(tmp_path, capacity=4, seconds=0.5) as restart:
+        url = restart.url
         ids = [submit(url) for _ in range(8)]
         # kill as soon as some were handed out, before all of them ran
         wait_until(lambda: any(s != "batch-status/undispatched"
                                for s in statuses(url, ids).values()), 60,
                    interval=0.02, what="a dispatch")
-        kill_9(first)
+        kill_9(restart.first)
         # ... and, as if the bus died between claiming and sending, two more were queued to
         # the agent, which never got them
-        storage = PeeweeStorage(database)
+        storage = PeeweeStorage(restart.database)
         storage.open()
         try:
             agent_id = storage.list_agents()[0].instance_id
@@ -85,12 +111,8 @@ def test_queued_executions_of_a_killed_bus_are_asked_about(tmp_path):
         finally:
             storage.close()
         ids += orphans
-        second, url = start_bus(tmp_path, database=database, port=port, env=BUS_ENV)
-        found = wait_all_final(url, ids, timeout=120)
-        assert set(found.values()) == {"batch-status/completed"}, found
-        counted = runs(ledger)
-        assert sorted(counted) == sorted(ids), counted
-        assert set(counted.values()) == {1}, counted
+        second = restart.start_second()
+        assert_all_completed_once(restart.url, ids, restart.ledger, timeout=120)
         # the agent said it did not have them: they went again, as attempt 2
         storage.open()
         try:
@@ -98,8 +120,6 @@ def test_queued_executions_of_a_killed_bus_are_asked_about(tmp_path):
         finally:
             storage.close()
         assert "it does not have it" in second.output()
-    finally:
-        stop_all(agent, first, second)
 
 
 def test_sigterm_drains_the_leader_and_the_follower_takes_over(tmp_path):
@@ -123,9 +143,6 @@ def test_sigterm_drains_the_leader_and_the_follower_takes_over(tmp_path):
         wait_until(lambda: "leader: this bus process" in second.output(), 5.0,
                    what="the follower to lead")
         ids += [submit(second_url) for _ in range(3)]
-        found = wait_all_final(second_url, ids, timeout=60)
-        assert set(found.values()) == {"batch-status/completed"}, found
-        counted = runs(ledger)
-        assert sorted(counted) == sorted(ids) and set(counted.values()) == {1}, counted
+        assert_all_completed_once(second_url, ids, ledger, timeout=60)
     finally:
         stop_all(agent, first, second)

@@ -3,6 +3,7 @@
 tombstones, ``agent/executions`` in heartbeats, ``moved``, self-fencing, refused events."""
 from __future__ import annotations
 
+import threading
 import time
 
 import httpx
@@ -186,24 +187,66 @@ def test_tombstones_keep_the_highest_attempt_and_are_bounded():
     assert not stones.refuses(1, 1) and stones.refuses(4, 1)  # the oldest was dropped
 
 
+class FenceChecks:
+    """Stands in for a ``SelfFence``'s stop event, whose ``wait(FENCE_CHECK)`` is the pause
+    between two of its checks: here a pause lasts until the test lets the next check run
+    (:meth:`run`), so that the test knows which checks ran against its fake clock."""
+
+    def __init__(self):
+        self._turn = threading.Condition()
+        self._pauses = 0  # how often the fence came to a pause: the checks it ended, + 1
+        self._allowed = 0  # checks let run that have not started yet
+        self._closed = False
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """The fence's pause; True: it was closed."""
+        with self._turn:
+            self._pauses += 1
+            self._turn.notify_all()
+            self._turn.wait_for(lambda: self._closed or self._allowed)
+            if self._closed:
+                return True
+            self._allowed -= 1
+            return False
+
+    def set(self) -> None:  # SelfFence.close()
+        with self._turn:
+            self._closed = True
+            self._turn.notify_all()
+
+    def run(self, checks: int = 1, timeout: float = 5) -> None:
+        """Let ``checks`` checks run, one after the other; return once they have ended."""
+        with self._turn:
+            for _ in range(checks):
+                assert self._turn.wait_for(lambda: self._pauses, timeout), "the fence never paused"
+                ended = self._pauses + 1
+                self._allowed += 1
+                self._turn.notify_all()
+                assert self._turn.wait_for(lambda: self._pauses >= ended, timeout), \
+                    "a check of the fence did not end"
+
+
 def test_the_self_fence_fires_once_after_silence_and_lifts_at_the_next_success():
     from jsagent.heartbeat import SelfFence
     now = [100.0]
     calls: list = []
     fence = SelfFence(0.5, lambda why: calls.append(("fence", why)),
-                      lambda: calls.append(("unfence",)), clock=lambda: now[0]).start()
+                      lambda: calls.append(("unfence",)), clock=lambda: now[0])
+    fence._closed = checks = FenceChecks()  # its checks run when the test says, on `now`
+    fence.start()
     try:
         fence.succeeded(None)  # no lease known yet: nothing to measure against
         now[0] += 100
-        time.sleep(0.3)
+        checks.run(3)
         assert calls == []
         fence.succeeded(2.0)
         now[0] += 0.9
-        time.sleep(0.3)
+        checks.run(3)
         assert calls == []
         now[0] += 0.2  # 1.1 s > 0.5 x 2 s
-        wait_until(lambda: calls, 5, what="the fence")
-        time.sleep(0.3)
+        checks.run()
+        assert [call[0] for call in calls] == ["fence"]
+        checks.run(3)
         assert len(calls) == 1 and "lease 2 s" in calls[0][1]
         fence.succeeded(None)
         assert calls[-1] == ("unfence",)

@@ -15,22 +15,21 @@ def _append(path, text):
 
 
 class SlowNumbers:
-    """Reads 1..``count``, ``pause`` seconds before each item; its checkpoint is the next one."""
+    """Reads 1..``count``, ``pause`` seconds before each item: a pause that the execution's stop
+    cuts short (a stopped chunk ends after that item, not a pause later). Its checkpoint is the
+    next number."""
 
     count, pause = "20", "0.05"
 
     def open(self, checkpoint):
         self.next = checkpoint or 1
-        self.stopped = threading.Event()
 
     def read_item(self):
         if self.next > int(self.count):
             return None
-        if float(self.pause):
-            self.stopped.wait(float(self.pause))
-        number = self.next
+        self.job_context.wait_for_stop(float(self.pause))
         self.next += 1
-        return number
+        return self.next - 1
 
     def checkpoint_info(self):
         return self.next
