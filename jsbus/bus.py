@@ -21,9 +21,9 @@ from jsbus.actors.context import BusContext
 from jsbus.agentauth import AgentTrustKeeper, revoke_active
 from jsbus.actors.controlbus import ControlBus
 from jsbus import control as execution_control
-from jsbus.actors.messages import (AgentFound, AgentSeen, CalendarChanged, ExecutionChanged,
-                                   GetJobActor, Restart, ScheduleChanged, StopExecution, Submit,
-                                   Tick)
+from jsbus.actors.messages import (AgentFound, AgentSeen, CalendarChanged, Dispatch,
+                                   ExecutionChanged, GetJobActor, Restart, ScheduleChanged,
+                                   StopExecution, Submit, Tick)
 from jsbus.artifacts import ArtifactStore, Limits
 from jsbus.auth.service import Auth
 from jsbus.components import require_builtins
@@ -65,6 +65,7 @@ class Bus:
         self.plugins.pm.register(self.notifications, name="jsbus.notifications")
         self.timekeeper = TimeKeeper(self, self._wake_pump)
         self.started = threading.Event()
+        self._job_refs: dict[tuple[str, str], pykka.ActorRef] = {}
         self.trust = AgentTrustKeeper(self)
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -142,6 +143,7 @@ class Bus:
             self._pump = None
         if self.control is not None:
             control, self.control = self.control, None
+            self._job_refs.clear()
             try:
                 control.stop(timeout=ASK_TIMEOUT)
             except pykka.Timeout:
@@ -191,11 +193,18 @@ class Bus:
     # -- what the API asks of the bus ---------------------------------------------------------
     def submit(self, app: str, job: str, parameters: dict[str, str]) -> JobExecution:
         """Create an execution (durable before this returns); the leader dispatches it."""
-        require_builtins(self.storage, app, job)  # 409 when its application disabled them
-        if self.control is None:
+        found = require_builtins(self.storage, app, job)  # 409: its application disabled them
+        if found.exclusive and self.control is not None:
+            # The job's actor decides, one submission at a time (one execution at a time).
+            return self._ask_job(app, job, Submit(dict(parameters)))
+        if found.exclusive:
             execution_control.check_exclusive(self.storage, app, job)
-            return self.storage.create_execution(app, job, parameters, utcnow())
-        return self._ask_job(app, job, Submit(dict(parameters)))
+        # Nothing to decide: the row is written here (durable before the answer), and the
+        # dispatcher hears of it (coalesced with the other submissions of a burst).
+        execution = self.storage.create_execution(app, job, parameters, utcnow())
+        if self.control is not None:
+            self.control.tell(Dispatch())
+        return execution
 
     def restart(self, app: str, job: str, execution_id: int,
                 parameters: dict[str, str]) -> JobExecution:
@@ -209,12 +218,18 @@ class Bus:
         return self._ask_job(app, job, Restart(execution_id, dict(parameters)))
 
     def _ask_job(self, app: str, job: str, message):
-        """Ask the job's actor; one that stopped (idle) just before is asked again, anew."""
+        """Ask the job's actor (its ref is kept: one ask, not two, per request); one that
+        stopped (idle) meanwhile is asked for again, anew."""
+        key = (app, job)
         for attempt in range(2):
-            ref = self.control.ask(GetJobActor(app, job), timeout=ASK_TIMEOUT)
+            ref = self._job_refs.get(key) if attempt == 0 else None
+            if ref is None:
+                ref = self._job_refs[key] = self.control.ask(GetJobActor(app, job),
+                                                             timeout=ASK_TIMEOUT)
             try:
                 return ref.ask(message, timeout=ASK_TIMEOUT)
             except pykka.ActorDeadError:
+                self._job_refs.pop(key, None)
                 if attempt:
                     raise
         raise AssertionError("unreachable")
@@ -245,7 +260,7 @@ class Bus:
             return
         self.plugins.notify("jsbus_execution_status_changed", execution=execution,
                             previous=previous)
-        if self.control is not None:
+        if self.control is not None and ExecutionChanged.frees_a_place(execution.batch_status):
             self.control.tell(ExecutionChanged(execution, previous))
 
     def moved(self, agent_id: str, running: list[tuple[int, int]]) -> list[list[int]]:

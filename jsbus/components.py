@@ -18,6 +18,7 @@ from jsbus.errors import Conflict, ValidationError
 from jsbus.jsl.model import Job
 from jsbus.jsl.validation import _artifacts
 from jsbus.model import Application
+from jsbus.model import Job as RegisteredJob
 
 log = logging.getLogger(__name__)
 BUILTIN_BATCHLETS = ("shell", "python-main", "java-main")
@@ -131,10 +132,11 @@ def check_builtins(job: Job, application: Application) -> None:
         raise ValidationError(messages)
 
 
-def require_builtins(storage, app: str, job: str) -> None:
-    """Conflict (409) when the job uses a restricted built-in its application has not enabled
-    (any more): at submission and restart."""
-    messages = restricted_uses(storage.get_job(app, job).definition,
-                               storage.get_application(app).builtins)
+def require_builtins(storage, app: str, job: str) -> RegisteredJob:
+    """The job; Conflict (409) when it uses a restricted built-in its application has not
+    enabled (any more): at submission and restart."""
+    found = storage.get_job(app, job)
+    messages = restricted_uses(found.definition, storage.get_application(app).builtins)
     if messages:
         raise Conflict(f"{app}/{job}: " + "; ".join(messages))
+    return found

@@ -25,6 +25,24 @@ from jsbus.config import Config
 log = logging.getLogger(__name__)
 
 
+def gunicorn_settings(config: Config, workers: int = 1) -> dict:
+    """The gunicorn settings of ``jsbus serve`` without its hooks (the benchmarks serve other
+    apps with the same ones)."""
+    return {
+        "bind": [config.get("bus.bind")],
+        "workers": workers,
+        "worker_class": "gthread",
+        "threads": config.get("bus.threads"),
+        "preload_app": False,
+        "graceful_timeout": 10,
+        "timeout": 60,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": "info",
+        "proc_name": "jsbus",
+    }
+
+
 class BusServer(BaseApplication):
     def __init__(self, config: Config, workers: int = 1):
         self.config = config
@@ -34,17 +52,7 @@ class BusServer(BaseApplication):
 
     def load_config(self) -> None:
         settings = {
-            "bind": [self.config.get("bus.bind")],
-            "workers": self.workers,
-            "worker_class": "gthread",
-            "threads": self.config.get("bus.threads"),
-            "preload_app": False,
-            "graceful_timeout": 10,
-            "timeout": 60,
-            "accesslog": None,
-            "errorlog": "-",
-            "loglevel": "info",
-            "proc_name": "jsbus",
+            **gunicorn_settings(self.config, self.workers),
             "post_worker_init": self._post_worker_init,
             "worker_exit": self._worker_exit,
         }

@@ -137,9 +137,10 @@ class Storage(NoticeStorage, UserStorage, TestExecutionStorage, AgentTrustStorag
     def get_execution(self, execution_id: int, with_steps: bool = True) -> JobExecution: ...
 
     @abc.abstractmethod
-    def list_executions(self, app: str, job: str, offset: int = 0,
-                        limit: int = 20) -> tuple[list[JobExecution], int]:
-        """Newest first (by id), and the total count."""
+    def list_executions(self, app: str, job: str, offset: int = 0, limit: int = 20,
+                        statuses: Iterable[BatchStatus] | None = None
+                        ) -> tuple[list[JobExecution], int]:
+        """Newest first (by id), and the total count; only those in ``statuses`` if given."""
 
     @abc.abstractmethod
     def latest_execution(self, app: str, job: str) -> JobExecution | None: ...

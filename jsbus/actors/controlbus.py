@@ -23,7 +23,7 @@ from jsbus.actors.messages import (AgentFound, AgentSeen, CalendarChanged, Dispa
                                    StartsDelivered, StopExecution, Tick, UpdateAgent)
 from jsbus.actors.scheduler import Scheduler
 from jsbus import recovery
-from jsbus.model import WAITING_STATUSES, AgentInfo, AgentStatus, BatchStatus
+from jsbus.model import AgentInfo, AgentStatus, BatchStatus
 
 log = logging.getLogger(__name__)
 DISPATCH_CHUNK = 50  # executions claimed for one agent at a time
@@ -213,7 +213,7 @@ class ControlBus(SafeActor):
         """Coalesce: a burst of messages that each free a place makes one dispatch, after them."""
         if not self.dispatch_due:
             self.dispatch_due = True
-            self.actor_ref.tell(Dispatch())
+            self.actor_ref.tell(Dispatch(now=True))
 
     def on_stop_execution(self, message: StopExecution) -> None:
         slot = self.agents.get(message.agent_id or "")
@@ -232,12 +232,14 @@ class ControlBus(SafeActor):
                            if key in stopping}
 
     def on_dispatch(self, message: Dispatch) -> None:
-        self._dispatch()
+        if message.now:
+            self._dispatch()
+        else:
+            self._dispatch_soon()
 
     def on_execution_changed(self, message: ExecutionChanged) -> None:
         execution = message.execution
-        if not (execution.batch_status.is_final or execution.batch_status is BatchStatus.UNKNOWN
-                or execution.batch_status in WAITING_STATUSES):
+        if not ExecutionChanged.frees_a_place(execution.batch_status):
             return  # starting, started...: nothing freed, nothing to dispatch
         # A moved execution has no agent any more: its old agent's count is put right at the
         # next tick (``_reconcile``).

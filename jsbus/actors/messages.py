@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from jsbus.backends import AgentAddress
-from jsbus.model import AgentInfo, BatchStatus, JobExecution
+from jsbus.model import WAITING_STATUSES, AgentInfo, BatchStatus, JobExecution
 
 
 @dataclass(frozen=True)
@@ -27,13 +27,24 @@ class AgentFound:
 
 @dataclass(frozen=True)
 class Dispatch:
-    """Work may be waiting: dispatch what the agents can take now."""
+    """Work may be waiting: dispatch what the agents can take. From other actors (``now``
+    False) it is coalesced: a burst of them makes one dispatch, after the burst."""
+
+    now: bool = False
 
 
 @dataclass(frozen=True)
 class ExecutionChanged:
+    """Sent only when the change may free or need a place on an agent (``frees_a_place``)."""
     execution: JobExecution
     previous: BatchStatus
+
+    @staticmethod
+    def frees_a_place(status: BatchStatus) -> bool:
+        """Ended, unknown or back to waiting: starting, started... change nothing for the
+        dispatcher (and are most of an execution's changes)."""
+        return (status.is_final or status is BatchStatus.UNKNOWN
+                or status in WAITING_STATUSES)
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,27 @@ from jsbus.api.jobs import page
 from jsbus.api.media import read_object
 from jsbus.api.notices import send_alert
 from jsbus.errors import ExecutionNotFound, ValidationError
+from jsbus.model import BatchStatus
 
 MAX_LOGS_SHOWN = 1000
+
+
+def status_filter(req: falcon.Request) -> set[BatchStatus] | None:
+    """``batch-status=started,queued`` (``batch-status/`` prefixes allowed): only those."""
+    text = req.get_param("batch-status")
+    if text is None:
+        return None
+    statuses, unknown = set(), []
+    for name in filter(None, (part.strip() for part in text.split(","))):
+        try:
+            statuses.add(BatchStatus(name.lower().removeprefix("batch-status/")))
+        except ValueError:
+            unknown.append(name)
+    if unknown or not statuses:
+        known = ", ".join(status.value for status in BatchStatus)
+        raise ValidationError([f"batch-status: {', '.join(unknown) or 'empty'} is not a "
+                               f"batch status (one or more of {known}, comma-separated)"])
+    return statuses
 
 
 def job_parameters(body: dict) -> dict[str, str]:
@@ -34,7 +53,8 @@ class ExecutionsResource:
     def on_get(self, req: falcon.Request, resp: falcon.Response, app: str, job: str) -> None:
         self.bus.storage.get_job(app, job)
         offset, limit = page(req)
-        executions, hits = self.bus.storage.list_executions(app, job, offset, limit)
+        executions, hits = self.bus.storage.list_executions(app, job, offset, limit,
+                                                            status_filter(req))
         resp.media = {"results": [render.execution(e) for e in executions], "hits": hits,
                       "limit": limit, "offset": offset}
 

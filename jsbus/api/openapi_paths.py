@@ -190,7 +190,10 @@ JOB_PATHS: dict[str, Any] = {
         + paging())},
     "/{app}/job/{job}/executions": {
         "get": op("The job's executions, newest first", "executions", {
-            "200": answer("OK", ref("ExecutionPage"))}, ("400", "404"), parameters=paging()),
+            "200": answer("OK", ref("ExecutionPage"))}, ("400", "404"),
+            parameters=[query("batch-status", "Only executions in these statuses, "
+                              "comma-separated (e.g. queued,started); hits counts them.",
+                              {"type": "string"})] + paging()),
         "post": op("Run the job now", "executions", {
             "201": answer("Created", ref("Execution"), headers=LOCATION)},
             ("400", "404", "409", "413", "415"),

@@ -36,8 +36,7 @@ class AgentTrustRecords(StoreBase):
 
     @storage_errors
     def get_agent_trust(self, instance_id: str) -> AgentTrust | None:
-        T = self.models.AgentTrust
-        row = T.get_or_none(T.instance_id == instance_id)
+        row = self.statements.first(self.models.AgentTrust, instance_id=instance_id)
         return None if row is None else to_trust(row)
 
     @storage_errors

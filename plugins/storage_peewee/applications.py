@@ -35,8 +35,8 @@ class ApplicationRecords(StoreBase):
     @storage_errors
     def get_application(self, name: str, revision: int | None = None) -> Application:
         """The current revision, or ``revision`` (its classpath and description as deployed)."""
-        A, R = self.models.Application, self.models.AppRevision
-        row = A.get_or_none(A.name == name)
+        R = self.models.AppRevision
+        row = self.statements.first(self.models.Application, name=name)
         if row is None:
             raise ApplicationNotFound(name)
         current = to_application(row)

@@ -1,6 +1,8 @@
 """Rows to ``jsbus.model`` dataclasses and back: the only place that knows both shapes."""
 from __future__ import annotations
 
+import functools
+import json
 from typing import Any, Iterable
 
 from jsbus.jsl.codec import job_from_document, job_to_document
@@ -25,8 +27,18 @@ def to_application(row) -> Application:
                        builtins=tuple(getattr(row, "builtins", None) or ()))
 
 
+@functools.lru_cache(maxsize=4096)
+def parse_definition(text: str) -> JobDefinition:
+    """A stored definition (its JSON text) as the model, parsed once per distinct text: the
+    model is immutable, and a job's definition is read for every execution of it."""
+    return definition_from_json(json.loads(text))
+
+
 def to_job(row) -> Job:
-    return Job(app=row.app, name=row.name, definition=definition_from_json(row.definition),
+    """``row.definition``: the parsed JSON, or its stored text (read raw: cached parse)."""
+    definition = (parse_definition(row.definition) if isinstance(row.definition, str)
+                  else definition_from_json(row.definition))
+    return Job(app=row.app, name=row.name, definition=definition,
                created_at=row.created_at, updated_at=row.updated_at,
                exclusive=bool(row.exclusive), time_monitor=to_monitor(row.time_monitor))
 

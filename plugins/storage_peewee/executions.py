@@ -90,11 +90,14 @@ class ExecutionRecords(StoreBase):
         return to_execution(row, steps=self._steps(execution_id) if with_steps else ())
 
     @storage_errors
-    def list_executions(self, app: str, job: str, offset: int = 0,
-                        limit: int = 20) -> tuple[list[JobExecution], int]:
+    def list_executions(self, app: str, job: str, offset: int = 0, limit: int = 20,
+                        statuses: Iterable[BatchStatus] | None = None
+                        ) -> tuple[list[JobExecution], int]:
         E = self.models.JobExecution
         self.require_job(app, job)
         of_job = (E.app == app) & (E.job == job)
+        if statuses is not None:
+            of_job &= E.batch_status.in_(list(statuses))
         rows = (self._select_executions().where(of_job).order_by(E.id.desc())
                 .offset(offset).limit(limit))
         total = E.select().where(of_job).count()
@@ -116,18 +119,9 @@ class ExecutionRecords(StoreBase):
     @storage_errors
     def claim_executions(self, agent_id: str, now: datetime,
                          limit: int) -> list[JobExecution]:
-        E = self.models.JobExecution
-        # Compare-and-set in one statement: the subquery picks the oldest waiting executions
-        # and the outer WHERE re-checks their status, so two claimers never both get one.
-        oldest = (E.select(E.id).where(E.batch_status.in_(WAITING_STATUSES))
-                  .order_by(E.id).limit(limit))
-        if not self.sqlite:
-            oldest = oldest.for_update(skip_locked=True)  # claimers skip each other's rows
-        query = (E.update({E.batch_status: BatchStatus.QUEUED, E.agent_id: agent_id,
-                           E.queued_time: now})
-                 .where(E.id.in_(oldest) & E.batch_status.in_(WAITING_STATUSES))
-                 .returning(E, self._agent_name_of(E)))
-        return sorted((to_execution(row) for row in query.execute()), key=lambda e: e.id)
+        rows = self.statements.claim(sorted(WAITING_STATUSES), BatchStatus.QUEUED, agent_id,
+                                     now, limit, skip_locked=not self.sqlite)
+        return sorted((to_execution(row) for row in rows), key=lambda e: e.id)
 
     @storage_errors
     def transition_execution(self, execution_id: int, to: BatchStatus, *,
@@ -172,11 +166,10 @@ class ExecutionRecords(StoreBase):
 
     @storage_errors
     def get_executions(self, execution_ids: Iterable[int]) -> dict[int, JobExecution]:
-        E = self.models.JobExecution
         wanted = sorted(set(execution_ids))
         found = {}
         for start in range(0, len(wanted), 500):  # bounded IN lists
-            rows = self._select_executions().where(E.id.in_(wanted[start:start + 500]))
+            rows = self.statements.executions(wanted[start:start + 500])
             found.update((row.id, to_execution(row)) for row in rows)
         return found
 

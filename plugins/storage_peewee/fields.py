@@ -24,11 +24,18 @@ class UTCDateTimeField(DateTimeField):
         if isinstance(self.model._meta.database, SqliteDatabase):
             # Format ourselves rather than rely on sqlite3's default datetime adapter
             # (deprecated since Python 3.12), and keep every value the same width.
-            return value.strftime(_SQLITE_FORMAT)
+            # isoformat (C) writes _SQLITE_FORMAT's text, several times faster than strftime.
+            return value.isoformat(" ", "microseconds")
         return value
 
     def python_value(self, value):
-        value = super().python_value(value)
+        if isinstance(value, str):
+            try:  # our own fixed format: ISO 8601, parsed in C (peewee tries formats in turn)
+                value = datetime.fromisoformat(value)
+            except ValueError:
+                value = super().python_value(value)
+        else:
+            value = super().python_value(value)
         if isinstance(value, datetime):
             if value.tzinfo is None:
                 return value.replace(tzinfo=timezone.utc)

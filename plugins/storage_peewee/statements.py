@@ -22,8 +22,9 @@ class Returning:
     """Reads rows of ``model`` (all its columns, then ``extra`` names) as attribute objects with
     the fields' Python values, named by column (``execution_id`` for a foreign key)."""
 
-    def __init__(self, model: type[Model], extra: Iterable[str] = ()):
+    def __init__(self, model: type[Model], extra: Iterable[str] = (), raw: Iterable[str] = ()):
         self.fields: list[Field] = list(model._meta.sorted_fields)
+        self.raw = frozenset(raw)
         self.names = [field.column_name for field in self.fields] + list(extra)
         self.columns = ", ".join(quoted(field.column_name) for field in self.fields)
 
@@ -31,7 +32,7 @@ class Returning:
         out = []
         count = len(self.fields)
         for raw in cursor.fetchall():
-            values = {name: field.python_value(value)
+            values = {name: value if name in self.raw else field.python_value(value)
                       for name, field, value in zip(self.names, self.fields, raw[:count])}
             values.update(zip(self.names[count:], raw[count:]))
             out.append(SimpleNamespace(**values))
@@ -48,10 +49,17 @@ class Statements:
         self.execution_rows = Returning(self.E, extra=("agent_name",))
         self.execution_rows_plain = Returning(self.E)
         self.step_rows = Returning(self.S)
-        self._cache: dict[tuple, str] = {}
+        self._cache: dict[tuple, Any] = {}
 
     def _placeholders(self, count: int) -> str:
         return ", ".join([self.param] * count)
+
+    def _agent_name(self, table: str) -> str:
+        """A scalar subquery: the name of the agent of the execution row of ``table``."""
+        agents = quoted(self.A._meta.table_name)
+        return (f"(SELECT {quoted(self.A.name.column_name)} FROM {agents} WHERE "
+                f"{agents}.{quoted(self.A.instance_id.column_name)} = "
+                f"{table}.{quoted(self.E.agent_id.column_name)})")
 
     def move_execution(self, execution_id: int, to, sources: list,
                        changes: dict[str, Any]) -> SimpleNamespace | None:
@@ -66,11 +74,7 @@ class Statements:
             table = quoted(E._meta.table_name)
             sets = ", ".join(f"{quoted(getattr(E, name).column_name)} = {self.param}"
                              for name in ("batch_status",) + names)
-            agent_name = (f"(SELECT {quoted(self.A.name.column_name)} FROM "
-                          f"{quoted(self.A._meta.table_name)} WHERE "
-                          f"{quoted(self.A._meta.table_name)}."
-                          f"{quoted(self.A.instance_id.column_name)} = "
-                          f"{table}.{quoted(E.agent_id.column_name)})")
+            agent_name = self._agent_name(table)
             sql = self._cache[key] = (
                 f"UPDATE {table} SET {sets} WHERE {quoted(E.id.column_name)} = {self.param} "
                 f"AND {quoted(E.batch_status.column_name)} IN "
@@ -161,6 +165,73 @@ class Statements:
                   for name, value in list(changes.items()) + list(where.items())]
         cursor = self.db.execute_sql(sql, params)
         return returning.rows(cursor) if returning is not None else cursor.rowcount
+
+    def select(self, model: type[Model], where: dict[str, Any], *, order: str | None = None,
+               limit: int | None = None, raw: tuple[str, ...] = ()) -> list[SimpleNamespace]:
+        """``SELECT * FROM <model> WHERE <column = value AND ...> [ORDER BY order] [LIMIT n]``,
+        rows read like ``Returning`` (columns in ``raw`` keep their stored value: a JSON text
+        that the caller parses through a cache)."""
+        key = ("select", model, tuple(where), order, limit, raw)
+        cached = self._cache.get(key)
+        if cached is None:
+            rows = Returning(model, raw=raw)
+            conditions = " AND ".join(f"{quoted(getattr(model, name).column_name)} = "
+                                      f"{self.param}" for name in where)
+            sql = f"SELECT {rows.columns} FROM {quoted(model._meta.table_name)}"
+            if where:
+                sql += f" WHERE {conditions}"
+            if order:
+                sql += " ORDER BY " + ", ".join(quoted(getattr(model, name).column_name)
+                                                 for name in order.split(","))
+            if limit is not None:
+                sql += f" LIMIT {int(limit)}"
+            cached = self._cache[key] = (sql, rows)
+        sql, rows = cached
+        params = [getattr(model, name).db_value(value) for name, value in where.items()]
+        return rows.rows(self.db.execute_sql(sql, params))
+
+    def first(self, model: type[Model], raw: tuple[str, ...] = (),
+              **where: Any) -> SimpleNamespace | None:
+        found = self.select(model, where, limit=1, raw=raw)
+        return found[0] if found else None
+
+    def executions(self, ids: list[int]) -> list[SimpleNamespace]:
+        """``SELECT *, <agent name> FROM job_execution WHERE id IN (ids)`` (at most 500)."""
+        table = quoted(self.E._meta.table_name)
+        key = ("executions", len(ids))
+        sql = self._cache.get(key)
+        if sql is None:
+            sql = self._cache[key] = (
+                f"SELECT {self.execution_rows.columns}, {self._agent_name(table)} FROM {table} "
+                f"WHERE {quoted(self.E.id.column_name)} IN ({self._placeholders(len(ids))})")
+        return self.execution_rows.rows(self.db.execute_sql(sql, list(ids)))
+
+    def claim(self, statuses: list, to, agent_id: str, now, limit: int,
+              skip_locked: bool) -> list[SimpleNamespace]:
+        """``UPDATE job_execution SET batch_status = to, agent_id = ?, queued_time = ? WHERE id
+        IN (the oldest ``limit`` in ``statuses``) AND batch_status IN (statuses) RETURNING *,
+        <agent name>``: a compare-and-set in one statement, so two claimers never both get one
+        (``skip_locked``, PostgreSQL: they skip each other's rows)."""
+        E = self.E
+        key = ("claim", len(statuses), skip_locked)
+        sql = self._cache.get(key)
+        if sql is None:
+            table, status = quoted(E._meta.table_name), quoted(E.batch_status.column_name)
+            ident = quoted(E.id.column_name)
+            waiting = f"{status} IN ({self._placeholders(len(statuses))})"
+            sql = self._cache[key] = (
+                f"UPDATE {table} SET {status} = {self.param}, "
+                f"{quoted(E.agent_id.column_name)} = {self.param}, "
+                f"{quoted(E.queued_time.column_name)} = {self.param} "
+                f"WHERE {ident} IN (SELECT {ident} FROM {table} WHERE {waiting} "
+                f"ORDER BY {ident} LIMIT {self.param}"
+                + (" FOR UPDATE SKIP LOCKED" if skip_locked else "") + ") "
+                f"AND {waiting} RETURNING {self.execution_rows.columns}, "
+                f"{self._agent_name(table)}")
+        codes = [E.batch_status.db_value(value) for value in statuses]
+        params = [E.batch_status.db_value(to), agent_id, E.queued_time.db_value(now),
+                  *codes, int(limit), *codes]
+        return self.execution_rows.rows(self.db.execute_sql(sql, params))
 
     def app_revision(self, name: str) -> int | None:
         """The current revision of application ``name`` (None when it is missing)."""

@@ -57,8 +57,7 @@ class PeeweeStorage(ApplicationRecords, ExecutionRecords, StepRecords, ScheduleR
 
     @storage_errors
     def get_job(self, app: str, name: str) -> Job:
-        J = self.models.Job
-        row = J.get_or_none((J.app == app) & (J.name == name))
+        row = self.statements.first(self.models.Job, raw=("definition",), app=app, name=name)
         if row is None:
             self.require_application(app)
             raise JobNotFound(f"{app}/{name}")
@@ -169,8 +168,7 @@ class PeeweeStorage(ApplicationRecords, ExecutionRecords, StepRecords, ScheduleR
 
     @storage_errors
     def get_agent(self, instance_id: str) -> AgentInfo:
-        A = self.models.Agent
-        row = A.get_or_none(A.instance_id == instance_id)
+        row = self.statements.first(self.models.Agent, instance_id=instance_id)
         if row is None:
             raise AgentNotFound(instance_id)
         return to_agent(row)

@@ -14,9 +14,9 @@ class UserRecords:
     """Mixed into ``PeeweeStorage``."""
 
     def _user(self, row) -> User:
-        M = self.models.Membership
         memberships: dict[str, list[str]] = {}
-        for member in M.select().where(M.user_id == row.user_id).order_by(M.app, M.role):
+        for member in self.statements.select(self.models.Membership, {"user_id": row.user_id},
+                                              order="app,role"):
             memberships.setdefault(member.app, []).append(member.role)
         return User(id=row.user_id, password_hash=row.password_hash,
                     memberships={app: tuple(roles) for app, roles in memberships.items()},
@@ -58,7 +58,7 @@ class UserRecords:
 
     @storage_errors
     def get_user(self, user_id: str) -> User | None:
-        row = self.models.AppUser.get_or_none(self.models.AppUser.user_id == user_id)
+        row = self.statements.first(self.models.AppUser, user_id=user_id)
         return self._user(row) if row else None
 
     @storage_errors
@@ -93,8 +93,7 @@ class UserRecords:
 
     @storage_errors
     def get_token(self, digest: str) -> Token | None:
-        T = self.models.AuthToken
-        row = T.get_or_none(T.digest == digest)
+        row = self.statements.first(self.models.AuthToken, digest=digest)
         if row is None:
             return None
         return Token(digest=row.digest, user_id=row.user_id, created_at=row.created_at,

@@ -128,7 +128,7 @@ def test_the_parameters_the_resources_read_are_described(doc):
     jobs = query("/{app}/jobs")
     assert set(jobs) == {"q", "with", "sort-by", "offset", "limit"}
     assert "from 0" in jobs["offset"]["description"] and jobs["offset"]["schema"]["minimum"] == 0
-    assert set(query("/{app}/job/{job}/executions")) == {"offset", "limit"}
+    assert set(query("/{app}/job/{job}/executions")) == {"batch-status", "offset", "limit"}
     assert set(query("/{app}/job/{job}/execution/{execution_id}/logs")) == {
         "step", "offset", "limit"}
     assert set(query("/agent/{instance_id}/monitor/{kind}")) == {"since", "limit"}
