@@ -30,6 +30,7 @@ BUS_DEFAULTS: dict[str, dict[str, Any]] = {
         "password_cost": 16,
         "token_idle": 1800.0,
         "token_max_age": 43200.0,
+        "auth_cache": 2.0,
     },
     "plugins": {"storage": "peewee", "transport": "http", "discovery": "zeroconf",
                 "notifier": "webhook"},

@@ -109,8 +109,11 @@ class Storage(NoticeStorage, UserStorage, TestExecutionStorage, AgentTrustStorag
     def get_job(self, app: str, name: str) -> Job: ...
 
     @abc.abstractmethod
-    def list_jobs(self, app: str, offset: int = 0, limit: int = 20) -> tuple[list[Job], int]:
-        """Jobs by name, and how many there are in all."""
+    def list_jobs(self, app: str, offset: int = 0, limit: int = 20,
+                  names: Sequence[str] = (), descending: bool = False
+                  ) -> tuple[list[Job], int]:
+        """Jobs by name (code point order; ``descending``), and how many there are in all;
+        with ``names``, only jobs whose name contains one of them (case-sensitive)."""
 
     @abc.abstractmethod
     def delete_job(self, app: str, name: str) -> None:

@@ -192,12 +192,14 @@ class UserResource:
                           memberships=user.memberships if memberships is None else memberships)
         self._keep_an_admin(user, changed)
         self.bus.storage.update_user(changed, self.bus.auth.clock())
+        self.bus.auth.forget()
         resp.media = user_view(changed)
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
         user = self._get(user_id)
         self._keep_an_admin(user, None)
         self.bus.storage.delete_user(user_id)
+        self.bus.auth.forget()
         resp.status = falcon.HTTP_204
 
     def _keep_an_admin(self, before: User, after: User | None) -> None:

@@ -7,6 +7,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 import sys
+import threading
+import time
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Callable
 
@@ -28,6 +31,12 @@ class Auth:
         self.idle = timedelta(seconds=float(config.get("bus.token_idle")))
         self.max_age = timedelta(seconds=float(config.get("bus.token_max_age")))
         self._decoy: str | None = None
+        # digest -> (monotonic time it was read, its token, its user): what authenticate read
+        # is trusted this long (``bus.auth_cache``); changes made through this process forget
+        # it at once, those made through another bus process are seen within this time.
+        self.cache_seconds = float(config.get("bus.auth_cache"))
+        self._seen: dict[str, tuple[float, Token, User]] = {}
+        self._seen_lock = threading.Lock()
 
     def hash(self, password: str) -> str:
         return hash_password(password, self.cost)
@@ -71,17 +80,41 @@ class Auth:
         """The user of a live token (sliding its expiry), or None."""
         if not token or len(token) > 256:
             return None
-        key = digest(token)
-        found, now = self.storage.get_token(key), self.clock()
-        if found is None or found.revoked_at is not None or found.expires_at <= now:
-            return None
-        user = self.storage.get_user(found.user_id)
-        if user is None:
+        key, now = digest(token), self.clock()
+        seen = self._seen.get(key)
+        if seen is not None and time.monotonic() - seen[0] < self.cache_seconds:
+            _, found, user = seen
+        else:
+            found = self.storage.get_token(key)
+            if found is None or found.revoked_at is not None:
+                return None
+            user = self.storage.get_user(found.user_id)
+            if user is None:
+                return None
+            if self.cache_seconds > 0:
+                self._remember(key, found, user)
+        if found.expires_at <= now:
             return None
         slid = min(now + self.idle, found.max_expires_at)
         if slid - found.expires_at >= SLIDE_STEP:
             self.storage.touch_token(key, slid)
+            with self._seen_lock:
+                if key in self._seen:
+                    self._seen[key] = (self._seen[key][0], replace(found, expires_at=slid), user)
         return user
 
+    def _remember(self, key: str, found: Token, user: User) -> None:
+        with self._seen_lock:
+            if len(self._seen) >= 10_000:  # bounded: the oldest half goes
+                for old in sorted(self._seen, key=lambda k: self._seen[k][0])[:5_000]:
+                    del self._seen[old]
+            self._seen[key] = (time.monotonic(), found, user)
+
+    def forget(self) -> None:
+        """Read every token and user afresh (a user, a role or a token changed)."""
+        with self._seen_lock:
+            self._seen.clear()
+
     def revoke(self, token: str) -> bool:
+        self.forget()
         return bool(token) and self.storage.revoke_token(digest(token), self.clock())

@@ -18,6 +18,7 @@ from jsbus.redact import redact_text, redact_url
 
 from .connection import SQLITE_PRAGMAS, is_sqlite, open_database
 from .models import Models, build_models
+from .prepared import Prepared, slot
 from .statements import Statements
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -54,6 +55,7 @@ class StoreBase:
         self._database: Database | None = None
         self._models: Models | None = None
         self._statements: Statements | None = None
+        self._prepared: Prepared | None = None
         self._pid: int | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -66,6 +68,7 @@ class StoreBase:
                 raise StorageError(f"{redact_url(self.url)}: {exc}") from exc
             self._models = build_models(self._database)
             self._statements = Statements(self._database, self._models)
+            self._prepared = Prepared(self._database)
             self._pid = os.getpid()
         self._database.connect(reuse_if_open=True)
         self.apply_migrations()
@@ -127,6 +130,13 @@ class StoreBase:
         return self._statements
 
     @property
+    def prepared(self) -> Prepared:
+        """Queries of the API's and the dispatcher's paths, rendered once (``prepared.py``)."""
+        if self._prepared is None:
+            raise StorageError(f"storage {redact_url(self.url)} is not open: call open() first")
+        return self._prepared
+
+    @property
     def sqlite(self) -> bool:
         return is_sqlite(self.db)
 
@@ -169,12 +179,15 @@ class StoreBase:
 
     def require_application(self, name: str) -> None:
         A = self.models.Application
-        if not A.select().where(A.name == name).exists():
+        if self.prepared.scalar("app-exists", lambda: A.select(A.id).where(
+                A.name == slot("name")).limit(1), name=name) is None:
             raise ApplicationNotFound(name)
 
     def require_job(self, app: str, name: str) -> None:
         J = self.models.Job
-        if not J.select().where((J.app == app) & (J.name == name)).exists():
+        if self.prepared.scalar("job-exists", lambda: J.select(J.id).where(
+                (J.app == slot("app")) & (J.name == slot("name"))).limit(1),
+                app=app, name=name) is None:
             self.require_application(app)
             raise JobNotFound(f"{app}/{name}")
 

@@ -12,6 +12,7 @@ from jsbus.model import (ACTIVE_STATUSES, EXECUTION_TRANSITIONS, FINAL_STATUSES,
                          JobExecution, StepExecution)
 
 from .base import StoreBase, storage_errors, transition_sources
+from .prepared import slot
 from .convert import to_execution, to_step
 
 
@@ -107,8 +108,9 @@ class ExecutionRecords(StoreBase):
     def latest_execution(self, app: str, job: str) -> JobExecution | None:
         E = self.models.JobExecution
         self.require_job(app, job)
-        row = (self._select_executions().where((E.app == app) & (E.job == job))
-               .order_by(E.id.desc()).first())
+        row = self.prepared.first("latest-execution", lambda: (
+            self._select_executions().where((E.app == slot("app")) & (E.job == slot("job")))
+            .order_by(E.id.desc()).limit(1)), app=app, job=job)
         return None if row is None else to_execution(row)  # no steps: see get_execution
 
     @storage_errors

@@ -12,6 +12,7 @@ from jsbus.model import (FINAL_STATUSES, BatchStatus, Deadline, DeadlineState, D
                          DeliveryState, Job, StatusNotification, TimeMonitor)
 
 from .base import storage_errors
+from .prepared import slot
 from .convert import monitor_to_json, to_monitor
 
 # An execution the time monitor watches: it has started and not ended.
@@ -72,11 +73,12 @@ class NoticeRecords:
                              name: str | None = None) -> list[StatusNotification]:
         """The status notifications of one job, or (no arguments) of every job."""
         N = self.models.StatusNotification
-        query = N.select().order_by(N.id)
-        if app is not None:
-            self.require_job(app, name)
-            query = query.where((N.app == app) & (N.job == name))
-        return [to_notification(row) for row in query]
+        if app is None:
+            return [to_notification(row) for row in N.select().order_by(N.id)]
+        self.require_job(app, name)
+        rows = self.prepared.rows("job-notifications", lambda: N.select().where(
+            (N.app == slot("app")) & (N.job == slot("job"))).order_by(N.id), app=app, job=name)
+        return [to_notification(row) for row in rows]
 
     # -- deadlines ------------------------------------------------------------------------------
     @storage_errors

@@ -19,6 +19,7 @@ from jsbus.errors import CalendarNotFound, Conflict, ScheduleNotFound
 from jsbus.model import Calendar, FireSlot, Schedule, SlotStatus
 
 from .base import StoreBase, storage_errors
+from .prepared import slot
 from .convert import (calendar_columns, schedule_columns, to_calendar, to_fire_slot,
                       to_schedule)
 
@@ -113,7 +114,8 @@ class ScheduleRecords(StoreBase):
     @storage_errors
     def get_schedule(self, app: str, job: str) -> Schedule:
         S = self.models.Schedule
-        row = S.get_or_none((S.app == app) & (S.job == job))
+        row = self.prepared.first("schedule", lambda: S.select().where(
+            (S.app == slot("app")) & (S.job == slot("job"))).limit(1), app=app, job=job)
         if row is None:
             self._missing_schedule(app, job)
         return to_schedule(row)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Sequence
 
 from peewee import Case, fn
 
@@ -14,6 +14,7 @@ from jsbus.storage import LeaderLock, Storage
 from .agenttrust import AgentTrustRecords
 from .applications import ApplicationRecords
 from .base import storage_errors
+from .prepared import slot
 from .dryruns import TestExecutionRecords
 from .connection import is_sqlite_url, sqlite_path
 from .convert import agent_columns, definition_to_json, to_agent, to_execution, to_job
@@ -64,11 +65,30 @@ class PeeweeStorage(ApplicationRecords, ExecutionRecords, StepRecords, ScheduleR
         return to_job(row)
 
     @storage_errors
-    def list_jobs(self, app: str, offset: int = 0, limit: int = 20) -> tuple[list[Job], int]:
+    def list_jobs(self, app: str, offset: int = 0, limit: int = 20,
+                  names: Sequence[str] = (), descending: bool = False
+                  ) -> tuple[list[Job], int]:
         J = self.models.Job
         self.require_application(app)
-        rows = J.select().where(J.app == app).order_by(J.name).offset(offset).limit(limit)
-        total = J.select().where(J.app == app).count()
+        where = J.app == slot("app")
+        values = {"app": app}
+        if names:  # a case-sensitive "contains" (LIKE ignores case on SQLite)
+            position = fn.INSTR if self.sqlite else fn.STRPOS
+            anyone = None
+            for n, name in enumerate(names):
+                values[f"n{n}"] = name
+                test = position(J.name, slot(f"n{n}")) > 0
+                anyone = test if anyone is None else anyone | test
+            where &= anyone
+        # Code point order on both backends (PostgreSQL's default collation is the locale's).
+        by_name = J.name if self.sqlite else J.name.collate('"C"')
+        shape = f"{len(names)}:{descending}"
+        rows = self.prepared.rows(f"jobs-page:{shape}", lambda: (
+            J.select().where(where).order_by(by_name.desc() if descending else by_name)
+            .offset(slot("offset")).limit(slot("limit"))),
+            offset=int(offset), limit=int(limit), **values)
+        total = self.prepared.scalar(f"jobs-count:{shape}", lambda: (
+            J.select(fn.COUNT(J.id)).where(where)), **values)
         return [to_job(row) for row in rows], total
 
     @storage_errors
@@ -136,12 +156,12 @@ class PeeweeStorage(ApplicationRecords, ExecutionRecords, StepRecords, ScheduleR
         self.require_job(app, name)
         completed = E.batch_status == BatchStatus.COMPLETED
         timed = completed & E.start_time.is_null(False) & E.end_time.is_null(False)
-        total, success, failure, average = (
+        total, success, failure, average = self.prepared.tuple("job-stats", lambda: (
             E.select(fn.COUNT(E.id),
                      fn.SUM(Case(None, [(completed, 1)], 0)),
                      fn.SUM(Case(None, [(E.batch_status == BatchStatus.FAILED, 1)], 0)),
                      fn.AVG(Case(None, [(timed, self._duration_ms())], None)))
-            .where((E.app == app) & (E.job == name)).tuples().get())
+            .where((E.app == slot("app")) & (E.job == slot("job")))), app=app, job=name)
         return JobStats(total=total or 0, success=int(success or 0), failure=int(failure or 0),
                         average=round(float(average or 0.0), 3))
 

@@ -34,7 +34,7 @@ MIGRATIONS = [("0001_initial",), ("0002_instances_checkpoints",), ("0003_schedul
               ("0004_revisions_artifacts",), ("0005_agent_blocks_and_stats",),
               ("0006_notifications_time_monitors",), ("0007_test_executions",),
               ("0008_users_tokens",), ("0009_agent_trust",), ("0010_app_builtins",),
-              ("0011_attempts",)]
+              ("0011_attempts",), ("0012_scale_indexes",)]
 
 
 def rich_definition(name="RICH"):
@@ -290,6 +290,16 @@ def test_jobs_round_trip_replace_and_list(storage, job):
         assert storage.save_job("demo", definition(name))[1] is True
     page, total = storage.list_jobs("demo", offset=1, limit=1)
     assert total == 3 and [j.name for j in page] == ["JOB-2"]
+
+
+def test_job_pages_filter_by_name_case_sensitively_in_code_point_order(storage, job):
+    for name in ("b-night", "B-day", "a-night", "Nightly-x"):
+        storage.save_job("demo", definition(name))
+    page, total = storage.list_jobs("demo", 0, 10, names=["night", "day"])
+    assert total == 3 and [j.name for j in page] == ["B-day", "a-night", "b-night"]
+    page, total = storage.list_jobs("demo", 1, 2, names=["night", "day"], descending=True)
+    assert total == 3 and [j.name for j in page] == ["a-night", "B-day"]
+    assert storage.list_jobs("demo", 0, 10, names=["NIGHT"]) == ([], 0)
 
 
 def test_job_definitions_are_stored_in_their_json_form(storage):
