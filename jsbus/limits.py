@@ -64,37 +64,57 @@ def _child(path: str, key: Any) -> str:
 
 def check_value(value: Any, where: str = "body", limits: Limits | None = None) -> Any:
     """``value`` (JSON-shaped: dicts, lists, strings, scalars) when it is within ``limits``;
-    LimitExceeded naming the first place that is not. Iterative: any depth is safe."""
+    LimitExceeded naming the first place that is not. Iterative: any depth is safe; the path
+    of an item is spelled out only for the one that breaks a limit."""
     limits = limits or current()
-    stack: list[tuple[Any, str, int]] = [(value, where, 1)]
+    max_string, max_items, max_depth = limits.max_string, limits.max_items, limits.max_depth
+    # (item, its parent's entry, its key, depth): an entry links to its parent for the path.
+    stack: list[tuple] = [(value, None, where, 1)]
     while stack:
-        item, path, depth = stack.pop()
+        entry = stack.pop()
+        item = entry[0]
         if isinstance(item, str):
-            if len(item) > limits.max_string:
-                raise LimitExceeded(f"{path}: a string of {len(item)} characters; the limit "
-                                    f"is {limits.max_string} (limits.max_string)")
+            if len(item) > max_string:
+                raise LimitExceeded(f"{_path(entry)}: a string of {len(item)} characters; the "
+                                    f"limit is {max_string} (limits.max_string)")
             continue
         if isinstance(item, (Mapping, list, tuple)):
-            if depth > limits.max_depth:
-                raise LimitExceeded(f"{path}: nested deeper than {limits.max_depth} levels "
+            depth = entry[3]
+            if depth > max_depth:
+                raise LimitExceeded(f"{_path(entry)}: nested deeper than {max_depth} levels "
                                     f"(limits.max_depth)")
-            if len(item) > limits.max_items:
+            if len(item) > max_items:
                 kind = "an object" if isinstance(item, Mapping) else "a list"
-                raise LimitExceeded(f"{path}: {kind} of {len(item)} items; the limit is "
-                                    f"{limits.max_items} (limits.max_items)")
+                raise LimitExceeded(f"{_path(entry)}: {kind} of {len(item)} items; the limit "
+                                    f"is {max_items} (limits.max_items)")
             if isinstance(item, Mapping):
                 for key, child in item.items():
-                    if isinstance(key, str) and len(key) > limits.max_string:
-                        raise LimitExceeded(f"{path}: a key of {len(key)} characters; the "
-                                            f"limit is {limits.max_string} (limits.max_string)")
-                    stack.append((child, _child(path, key), depth + 1))
+                    if isinstance(key, str) and len(key) > max_string:
+                        raise LimitExceeded(f"{_path(entry)}: a key of {len(key)} characters; "
+                                            f"the limit is {max_string} (limits.max_string)")
+                    if isinstance(child, (str, Mapping, list, tuple)):
+                        stack.append((child, entry, key, depth + 1))
             else:
-                stack.extend((child, _child(path, i), depth + 1) for i, child in enumerate(item))
+                stack.extend((child, entry, i, depth + 1) for i, child in enumerate(item)
+                             if isinstance(child, (str, Mapping, list, tuple)))
     return value
 
 
+def _path(entry: tuple) -> str:
+    keys = []
+    while entry is not None:
+        keys.append(entry[2])
+        entry = entry[1]
+    path = keys.pop()
+    for key in reversed(keys):
+        path = _child(path, key)
+    return path
+
+
 # Brackets, and what hides brackets: strings, comments, character literals (``\(``).
-_JSON_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"?|[\[\]{}]', re.DOTALL)
+_JSON_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"?', re.DOTALL)
+_NOT_BRACKETS = bytes(code for code in range(256) if code not in b"[]{}")
+_OPENING = frozenset(b"[{")
 _EDN_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"?|;[^\n]*|\\.|[\[\](){}]', re.DOTALL)
 
 
@@ -113,8 +133,22 @@ def _scan_depth(tokens: Iterator[Any], opening: tuple, limits: Limits, where: st
 
 def check_json_text(body: bytes, where: str = "body", limits: Limits | None = None) -> None:
     """LimitExceeded when the JSON text nests deeper than allowed: checked on the text, before
-    a parser builds (recursively) what it holds."""
-    _scan_depth(_JSON_TOKENS.finditer(body), (b"[", b"{"), limits or current(), where)
+    a parser builds (recursively) what it holds. A text with fewer opening brackets than the
+    limit cannot nest deeper (counted in C); any other is scanned bracket by bracket, its
+    strings taken out first."""
+    limits = limits or current()
+    if body.count(b"[") + body.count(b"{") <= limits.max_depth:
+        return
+    brackets = _JSON_STRINGS.sub(b"", body).translate(None, _NOT_BRACKETS)
+    depth = 0
+    for code in brackets:
+        if code in _OPENING:
+            depth += 1
+            if depth > limits.max_depth:
+                raise LimitExceeded(f"{where}: nested deeper than {limits.max_depth} levels "
+                                    f"(limits.max_depth)")
+        else:
+            depth = max(0, depth - 1)
 
 
 def check_edn_text(text: str | bytes, where: str = "body", limits: Limits | None = None) -> None:

@@ -16,16 +16,18 @@ from __future__ import annotations
 import logging
 from typing import Sequence
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from jsbus import recovery
-from jsbus.model import BatchStatus, Checkpoint, JobExecution, LogRecord
+from jsbus.model import (EXECUTION_TRANSITIONS, BatchStatus, Checkpoint, JobExecution,
+                         LogRecord)
 from jsbus.storage import Storage
 from jsbus.wire import Event
 
 log = logging.getLogger(__name__)
 
 Transition = tuple[JobExecution, BatchStatus]
+STEP_EVENTS = frozenset({"step-started", "step-ended", "checkpoint"})  # the rest: statuses
 
 
 @dataclass
@@ -58,8 +60,8 @@ class EventRecorder:
         final_before = {key for key, execution in owners.items()
                         if execution.batch_status.is_final}
         pending_logs: list[LogRecord] = []
+        chains: dict[int, list[Event]] = {}  # status events held back, per execution
         outcome = Outcome()
-        transitions = outcome.transitions
         for event in events:
             execution = self._owned(agent_id, event, owners, final_before)
             if execution is None:
@@ -73,12 +75,64 @@ class EventRecorder:
                     exception=event.exception))
                 continue
             self._flush(pending_logs)
-            change = self._apply_one(event, execution)
-            if change is not None:
-                owners[event.execution_id] = change[0]
-                transitions.append(change)
+            if event.type not in STEP_EVENTS and not self._self_stop(event):
+                # An execution's row is independent of its steps' and checkpoints' rows: its
+                # status events are applied together, after the batch's other events.
+                chains.setdefault(event.execution_id, []).append(event)
+                continue
+            if event.execution_id in chains:  # a drain or fence stop: what came before first
+                self._apply_chain(chains.pop(event.execution_id), owners, outcome)
+            self._record(self._apply_one(event, owners[event.execution_id]), owners, outcome)
         self._flush(pending_logs)
+        for chain in chains.values():
+            self._apply_chain(chain, owners, outcome)
         return outcome
+
+    @staticmethod
+    def _self_stop(event: Event) -> bool:
+        return event.status is BatchStatus.STOPPED and event.reason in recovery.SELF_STOPS
+
+    @staticmethod
+    def _record(change: Transition | None, owners: dict, outcome: Outcome) -> None:
+        if change is not None:
+            owners[change[0].id] = change[0]
+            outcome.transitions.append(change)
+
+    def _apply_chain(self, chain: list[Event], owners: dict, outcome: Outcome) -> None:
+        """Status events of one execution in one statement, guarded as the first of them
+        (``via``), when each leads legally to the next (``starting, started, completed``: the
+        usual three of a short execution); the transitions notified are the same as one by
+        one. A chain the guard refuses (a stop came first...) is applied one by one."""
+        execution = owners[chain[0].execution_id]
+        legal = all(a.status in EXECUTION_TRANSITIONS.get(b.status, ())
+                    for a, b in zip(chain, chain[1:]))
+        after = None
+        if len(chain) > 1 and legal:
+            last = chain[-1]
+            started = next((e.time for e in chain if e.status is BatchStatus.STARTED), None)
+            fields = {"start_time": started}
+            if last.status.is_final:
+                fields.update(end_time=last.time, exit_status=last.exit_status,
+                              restart_position=last.restart_position)
+            after = self.storage.transition_execution(last.execution_id, last.status,
+                                                      via=chain[0].status, **fields)
+        if after is None:
+            for event in chain:
+                self._record(self._apply_one(event, owners[event.execution_id]), owners,
+                             outcome)
+            return
+        previous, seen_start = execution.batch_status, execution.start_time
+        for event in chain:
+            if event.status is BatchStatus.STARTED:
+                seen_start = after.start_time
+            if event is chain[-1]:
+                snapshot = after
+            else:
+                snapshot = replace(after, batch_status=event.status, start_time=seen_start,
+                                   end_time=None, exit_status=None, restart_position=None)
+            outcome.transitions.append((snapshot, previous))
+            previous = event.status
+        owners[after.id] = after
 
     @staticmethod
     def _owned(agent_id: str, event: Event, owners: dict[int, JobExecution | None],

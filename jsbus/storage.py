@@ -170,8 +170,10 @@ class Storage(NoticeStorage, UserStorage, TestExecutionStorage, AgentTrustStorag
                              end_time: datetime | None = None,
                              exit_status: str | None = None,
                              agent_id: str | None = None,
-                             restart_position: str | None = None) -> JobExecution | None:
-        """Guarded move to ``to`` from ``model.EXECUTION_TRANSITIONS[to]``.
+                             restart_position: str | None = None,
+                             via: BatchStatus | None = None) -> JobExecution | None:
+        """Guarded move to ``to`` from ``model.EXECUTION_TRANSITIONS[to]`` (with ``via``: from
+        those of ``via``, for several legal moves made at once, the first to ``via``).
 
         Returns the execution after the move, or None when it was not in a status that may
         move there (nothing is written then). Fields left None are kept; ``agent_id`` None on a
@@ -330,6 +332,11 @@ class Storage(NoticeStorage, UserStorage, TestExecutionStorage, AgentTrustStorag
     @abc.abstractmethod
     def list_schedules(self, calendar: str | None = None) -> list[Schedule]:
         """All schedules (paused too); only those using ``calendar`` when given."""
+
+    def schedules_fingerprint(self) -> Any:
+        """A cheap value that changes when a schedule is added, changed (its ``updated_at``)
+        or deleted; None: this storage cannot tell (every resync reads them all)."""
+        return None
 
     @abc.abstractmethod
     def delete_schedule(self, app: str, job: str) -> None:

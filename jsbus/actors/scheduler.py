@@ -26,6 +26,7 @@ from jsbus.scheduling import plan_for
 from jsbus.slots import SlotKeeper
 
 log = logging.getLogger(__name__)
+FULL_RESYNC_EVERY = 12  # resyncs (scheduler.resync seconds each): a full read at least this often
 
 
 @dataclass(order=True)
@@ -57,9 +58,12 @@ class Scheduler(SafeActor):
         self.alarm: Alarm | None = None
         self.fired = 0
         self.agents_ready = True
+        self.fingerprint = None  # of the schedules last read (storage.schedules_fingerprint)
+        self.resyncs = 0
 
     def on_start(self) -> None:
         self.alarm = Alarm(self.actor_ref, Wake())
+        self.fingerprint = self.context.storage.schedules_fingerprint()  # before the read
         for schedule in self.context.storage.list_schedules():
             self._plan(schedule, recover=True)
         self._arm()
@@ -185,8 +189,18 @@ class Scheduler(SafeActor):
         self._arm()
 
     def on_resync(self, message: Resync) -> None:
-        """Pick up schedules changed through another bus process (which only wrote storage)."""
-        stored = {(s.app, s.job): s for s in self.context.storage.list_schedules()}
+        """Pick up schedules changed through another bus process (which only wrote storage).
+        Their fingerprint (count, latest change) is read first: when it has not moved, nothing
+        is read, but for a full read every ``FULL_RESYNC_EVERY`` resyncs all the same (a
+        change stamped by a clock behind this one's)."""
+        storage = self.context.storage
+        self.resyncs += 1
+        fingerprint = storage.schedules_fingerprint()
+        if (fingerprint is not None and fingerprint == self.fingerprint
+                and self.resyncs % FULL_RESYNC_EVERY):
+            return
+        self.fingerprint = fingerprint
+        stored = {(s.app, s.job): s for s in storage.list_schedules()}
         for key in set(self.planned) - set(stored):
             del self.planned[key]
         for key, schedule in stored.items():

@@ -7,7 +7,7 @@ from typing import Iterable
 from peewee import JOIN, fn
 
 from jsbus.errors import Conflict, ExecutionNotFound, ValidationError
-from jsbus.model import (ACTIVE_STATUSES, EXECUTION_TRANSITIONS, FINAL_STATUSES,
+from jsbus.model import (ACTIVE_STATUSES, EXECUTION_TRANSITIONS,
                          WAITING_STATUSES, BatchStatus,
                          JobExecution, StepExecution)
 
@@ -98,7 +98,12 @@ class ExecutionRecords(StoreBase):
         self.require_job(app, job)
         of_job = (E.app == app) & (E.job == job)
         if statuses is not None:
-            of_job &= E.batch_status.in_(list(statuses))
+            statuses = sorted(set(statuses))
+            if not statuses:
+                return [], 0
+            rows = self.statements.job_executions_in(app, job, statuses, offset, limit)
+            total = E.select().where(of_job & E.batch_status.in_(statuses)).count()
+            return [to_execution(row) for row in rows], total
         rows = (self._select_executions().where(of_job).order_by(E.id.desc())
                 .offset(offset).limit(limit))
         total = E.select().where(of_job).count()
@@ -131,8 +136,9 @@ class ExecutionRecords(StoreBase):
                              end_time: datetime | None = None,
                              exit_status: str | None = None,
                              agent_id: str | None = None,
-                             restart_position: str | None = None) -> JobExecution | None:
-        sources = transition_sources(EXECUTION_TRANSITIONS, to)
+                             restart_position: str | None = None,
+                             via: BatchStatus | None = None) -> JobExecution | None:
+        sources = transition_sources(EXECUTION_TRANSITIONS, via or to)
         changes = {name: value for name, value in (
             ("start_time", start_time), ("end_time", end_time), ("exit_status", exit_status),
             ("agent_id", agent_id), ("restart_position", restart_position))
@@ -159,8 +165,9 @@ class ExecutionRecords(StoreBase):
     def active_executions(self, app: str, job: str) -> list[JobExecution]:
         E = self.models.JobExecution
         rows = list(self._select_executions()
-                    .where((E.app == app) & (E.job == job)
-                           & E.batch_status.not_in(list(FINAL_STATUSES)))
+                    .where((E.app == app) & (E.job == job)  # IN: seeks on an index
+                           & E.batch_status.in_([status for status in BatchStatus
+                                                 if not status.is_final]))
                     .order_by(E.id))
         if not rows:
             self.require_job(app, job)

@@ -121,6 +121,13 @@ class ScheduleRecords(StoreBase):
         return to_schedule(row)
 
     @storage_errors
+    def schedules_fingerprint(self) -> tuple:
+        """(how many, the latest ``updated_at``): one pass over the table, no rows built."""
+        S = self.models.Schedule
+        return self.prepared.tuple("schedules-fingerprint", lambda: S.select(
+            fn.COUNT(S.id), fn.MAX(S.updated_at)))
+
+    @storage_errors
     def list_schedules(self, calendar: str | None = None) -> list[Schedule]:
         S = self.models.Schedule
         query = S.select()

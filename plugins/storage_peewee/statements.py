@@ -206,6 +206,34 @@ class Statements:
                 f"WHERE {quoted(self.E.id.column_name)} IN ({self._placeholders(len(ids))})")
         return self.execution_rows.rows(self.db.execute_sql(sql, list(ids)))
 
+    def job_executions_in(self, app: str, job: str, statuses: list, offset: int,
+                          limit: int) -> list[SimpleNamespace]:
+        """A page (newest first) of a job's executions in ``statuses``: for each status, its
+        newest ``offset + limit`` by a seek on ``(app, job, batch_status, id)`` (0012); their
+        union is sorted and cut. The cost follows the page, not the job's history."""
+        E = self.E
+        table = quoted(E._meta.table_name)
+        key = ("job-executions-in", len(statuses))
+        sql = self._cache.get(key)
+        if sql is None:
+            ident = quoted(E.id.column_name)
+            newest = " UNION ALL ".join(
+                f"SELECT {ident} FROM (SELECT {ident} FROM {table} "
+                f"WHERE {quoted(E.app.column_name)} = {self.param} "
+                f"AND {quoted(E.job.column_name)} = {self.param} "
+                f"AND {quoted(E.batch_status.column_name)} = {self.param} "
+                f"ORDER BY {ident} DESC LIMIT {self.param}) AS newest{n}"
+                for n in range(len(statuses)))
+            sql = self._cache[key] = (
+                f"SELECT {self.execution_rows.columns}, {self._agent_name(table)} FROM {table} "
+                f"WHERE {ident} IN ({newest}) ORDER BY {ident} DESC "
+                f"LIMIT {self.param} OFFSET {self.param}")
+        params = []
+        for status in statuses:
+            params += [app, job, E.batch_status.db_value(status), int(offset) + int(limit)]
+        params += [int(limit), int(offset)]
+        return self.execution_rows.rows(self.db.execute_sql(sql, params))
+
     def claim(self, statuses: list, to, agent_id: str, now, limit: int,
               skip_locked: bool) -> list[SimpleNamespace]:
         """``UPDATE job_execution SET batch_status = to, agent_id = ?, queued_time = ? WHERE id

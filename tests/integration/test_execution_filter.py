@@ -24,6 +24,12 @@ def test_batch_status_filter_counts_and_lists_only_those(client, bus):
     assert waiting["hits"] == 2
     assert sorted(e["job-execution/execution-id"] for e in waiting["results"]) == ids[1:]
     assert [e["job-execution/execution-id"] for e in ended["results"]] == [ids[0]]
+    pages = [client.simulate_get("/shop/job/Nightly/executions", params={
+        "batch-status": "abandoned,undispatched", "limit": 1, "offset": n}).json
+        for n in range(4)]
+    assert [[e["job-execution/execution-id"] for e in page["results"]] for page in pages] == [
+        [ids[2]], [ids[1]], [ids[0]], []]
+    assert {page["hits"] for page in pages} == {3}
 
 
 def test_an_unknown_batch_status_is_a_400_naming_the_parameter(client):

@@ -11,6 +11,7 @@ import pytest
 from edn_format import Keyword
 
 from jsbus.bus import Bus
+from jsbus.hookspecs import hookimpl
 from jsbus.jsl.model import Ref, Step
 from jsbus.model import (AgentInfo, AgentStatus, Application, BatchStatus, DeadlineState, Delivery,
                          DeliveryState, JobDefinition, MonitorAction, TimeMonitor)
@@ -296,3 +297,30 @@ def test_a_deadline_survives_a_bus_restart(bus_config, receiver, app_dir):
         second.stop()
     assert json.loads(got.body)["execution-id"] == execution
     assert due <= fired < due + timedelta(seconds=5)
+
+
+def test_status_events_of_one_batch_move_the_row_once_and_notify_each(nbus, job):
+    """starting, started and completed in one batch: one guarded move (``via``), the same
+    three transitions as one by one; a chain the guard refuses is applied one by one."""
+    seen = []
+    nbus.plugins.pm.register(type("Spy", (), {"jsbus_execution_status_changed": hookimpl(
+        lambda self, execution, previous: seen.append(
+            (previous, execution.batch_status, execution.end_time is not None)))})())
+    started = datetime.now(timezone.utc) - timedelta(seconds=2)
+    moved = run(nbus, job, S.STARTING, S.STARTED, S.COMPLETED, started=started)
+    after = nbus.storage.get_execution(moved)
+    assert after.batch_status is S.COMPLETED and after.exit_status == "COMPLETED"
+    assert after.start_time == started and after.end_time is not None
+    assert seen == [(S.QUEUED, S.STARTING, False), (S.STARTING, S.STARTED, False),
+                    (S.STARTED, S.COMPLETED, True)]
+    seen.clear()
+    stopping = nbus.storage.create_execution(*job, {}, datetime.now(timezone.utc))
+    nbus.storage.claim_executions("agent-a", datetime.now(timezone.utc), 1)
+    nbus.storage.transition_execution(stopping.id, S.STOPPING)
+    now = datetime.now(timezone.utc)
+    nbus.record_events("agent-a", [
+        Event(seq=20 + i, type="execution", execution_id=stopping.id, time=now, status=status,
+              exit_status="STOPPED" if status.is_final else None)
+        for i, status in enumerate((S.STARTING, S.STARTED, S.STOPPED))])
+    assert nbus.storage.get_execution(stopping.id).batch_status is S.STOPPED
+    assert seen == [(S.STOPPING, S.STOPPED, True)]

@@ -265,6 +265,21 @@ def test_pause_and_resume(storage, job):
     assert storage.set_schedule_paused(*job, False).paused is False
 
 
+def test_the_fingerprint_moves_with_every_change_but_not_with_bookkeeping(storage, job):
+    empty = storage.schedules_fingerprint()
+    storage.clock = lambda: T0
+    storage.save_schedule(schedule())
+    saved = storage.schedules_fingerprint()
+    storage.advance_schedule(*job, T0 + 10 * SEC)  # bookkeeping: the same schedule
+    assert storage.schedules_fingerprint() == saved != empty
+    storage.clock = lambda: T0 + SEC
+    storage.set_schedule_paused(*job, True)
+    paused = storage.schedules_fingerprint()
+    assert paused != saved
+    storage.delete_schedule(*job)
+    assert storage.schedules_fingerprint() not in (paused, saved)
+
+
 def test_advance_schedule_never_moves_back(storage, job):
     storage.clock = lambda: T0
     storage.save_schedule(schedule())
