@@ -1,0 +1,1 @@
+"""The Celery application of the dispatch benchmark (``bench/celery_side.py``)."""
