@@ -21,7 +21,7 @@ BUS_DEFAULTS: dict[str, dict[str, Any]] = {
         "bind": "127.0.0.1:45102",
         "data_dir": "",
         "database": "",
-        "threads": 8,
+        "threads": 4,
         "max_body_bytes": 1_048_576,
         "advertised_url": "",
         "leader_retry": 2.0,

@@ -209,10 +209,13 @@ class Storage(NoticeStorage, UserStorage, TestExecutionStorage, AgentTrustStorag
         with their steps, checkpoints and logs; instances with an execution still active or
         waiting are kept whole. Returns (deleted, kept)."""
 
-    def latest_executions(self, app: str) -> dict[str, JobExecution]:
-        """The newest execution of each job of ``app`` that has one, by job name."""
-        jobs, _ = self.list_jobs(app, 0, 1_000_000)
-        found = {job.name: self.latest_execution(app, job.name) for job in jobs}
+    def latest_executions(self, app: str,
+                          names: Sequence[str] | None = None) -> dict[str, JobExecution]:
+        """The newest execution of each job of ``app`` (of ``names`` only, when given) that
+        has one, by job name."""
+        if names is None:
+            names = [job.name for job in self.list_jobs(app, 0, 1_000_000)[0]]
+        found = {name: self.latest_execution(app, name) for name in names}
         return {name: execution for name, execution in found.items() if execution is not None}
 
     @abc.abstractmethod
@@ -332,6 +335,16 @@ class Storage(NoticeStorage, UserStorage, TestExecutionStorage, AgentTrustStorag
     @abc.abstractmethod
     def list_schedules(self, calendar: str | None = None) -> list[Schedule]:
         """All schedules (paused too); only those using ``calendar`` when given."""
+
+    def schedules_of(self, app: str, names: Sequence[str]) -> dict[str, Schedule]:
+        """The schedules of these jobs of ``app`` that have one, by job name."""
+        found = {}
+        for name in names:
+            try:
+                found[name] = self.get_schedule(app, name)
+            except LookupError:
+                pass
+        return found
 
     def schedules_fingerprint(self) -> Any:
         """A cheap value that changes when a schedule is added, changed (its ``updated_at``)

@@ -132,6 +132,7 @@ class Row:
     job: Job
     latest: JobExecution | None
     next_start: datetime | None = None
+    schedule: Any = False  # its schedule (None: none) when read with the page; False: not read
 
 
 def sort_rows(rows: list[Row], order: list[tuple[str, bool]]) -> list[Row]:

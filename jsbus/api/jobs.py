@@ -44,11 +44,12 @@ def warnings(definition: JobDefinition, application) -> list[str]:
     return check(definition, application.classpath)[1]
 
 
-def schedule_fields(bus, app: str, name: str, registered: int = 0) -> dict:
+def schedule_fields(bus, app: str, name: str, registered: int = 0, known=False) -> dict:
     """``job/schedule`` and ``job/next-execution`` (calendars and substitution applied), and
-    with ``registered`` the next fires as ``registered`` pseudo-executions."""
+    with ``registered`` the next fires as ``registered`` pseudo-executions; ``known``: the
+    schedule when the caller read it already (None: none)."""
     from jsbus.api.schedules import next_fires, schedule_view
-    schedule, fires = next_fires(bus, app, name, max(1, registered))
+    schedule, fires = next_fires(bus, app, name, max(1, registered), known)
     fields = {"job/schedule": schedule_view(schedule) if schedule else None,
               "job/next-execution": ({"job-execution/start-time": render.rfc3339(fires[0].slot)}
                                      if fires else None)}
@@ -93,8 +94,12 @@ def listing(bus, req: falcon.Request, app: str, default_limit: int = 20,
         # Names only: the database pages (the cost does not grow with the number of jobs).
         jobs, hits = storage.list_jobs(app, offset, limit, names=query.names,
                                        descending=bool(order) and order[0][1])
-        rows = [Row(job, storage.latest_execution(app, job.name) if "execution" in parts
-                    else None) for job in jobs]
+        names = [job.name for job in jobs]
+        latest = storage.latest_executions(app, names) if "execution" in parts else {}
+        schedules = (storage.schedules_of(app, names) if parts & {"execution", "schedule"}
+                     else {})
+        rows = [Row(job, latest.get(job.name), schedule=schedules.get(job.name))
+                for job in jobs]
         return rows, hits, offset, limit, parts
     jobs, _ = storage.list_jobs(app, 0, 1_000_000)
     latest = storage.latest_executions(app)
@@ -115,7 +120,7 @@ def list_item(bus, app: str, row: Row, parts: set[str]) -> dict:
         item["job/latest-execution"] = render.execution(row.latest) if row.latest else None
     if "schedule" in parts or "execution" in parts:
         fields = schedule_fields(bus, app, row.job.name,
-                                 registered=5 if "schedule" in parts else 0)
+                                 registered=5 if "schedule" in parts else 0, known=row.schedule)
         if "schedule" not in parts:
             fields.pop("job/schedule")
         item.update(fields)

@@ -103,11 +103,18 @@ class ScheduleCommandResource:
                 "fires": [fire_view(fire, zone) for fire in plan.preview(start, count)]}
 
 
-def next_fires(bus, app: str, job: str, count: int) -> tuple[Schedule | None, list]:
-    """The job's schedule and its next ``count`` fires (none when unscheduled or paused)."""
-    try:
-        schedule = bus.storage.get_schedule(app, job)
-    except LookupError:
+def next_fires(bus, app: str, job: str, count: int,
+               known: Schedule | None | bool = False) -> tuple[Schedule | None, list]:
+    """The job's schedule and its next ``count`` fires (none when unscheduled or paused);
+    ``known``: its schedule (None: it has none) when the caller read it already."""
+    if known is not False:
+        schedule = known
+    else:
+        try:
+            schedule = bus.storage.get_schedule(app, job)
+        except LookupError:
+            schedule = None
+    if schedule is None:
         return None, []
     if schedule.paused:
         return schedule, []

@@ -111,12 +111,16 @@ class ExecutionRecords(StoreBase):
 
     @storage_errors
     def latest_execution(self, app: str, job: str) -> JobExecution | None:
-        E = self.models.JobExecution
         self.require_job(app, job)
-        row = self.prepared.first("latest-execution", lambda: (
+        row = self._latest_row(app, job)
+        return None if row is None else to_execution(row)
+
+    def _latest_row(self, app: str, job: str):
+        """The job's newest execution row (an index seek), or None."""
+        E = self.models.JobExecution
+        return self.prepared.first("latest-execution", lambda: (
             self._select_executions().where((E.app == slot("app")) & (E.job == slot("job")))
-            .order_by(E.id.desc()).limit(1)), app=app, job=job)
-        return None if row is None else to_execution(row)  # no steps: see get_execution
+            .order_by(E.id.desc()).limit(1)), app=app, job=job)  # no steps: see get_execution
 
     @storage_errors
     def claim_execution(self, agent_id: str, now: datetime) -> JobExecution | None:

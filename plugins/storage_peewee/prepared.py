@@ -12,6 +12,7 @@ exactly what running the query with peewee gives.
 from __future__ import annotations
 
 import threading
+from types import SimpleNamespace
 from typing import Any, Callable
 
 from peewee import Database, Field, Value
@@ -64,6 +65,20 @@ class Prepared:
         """The rows, as the query itself would give them (models, tuples, dicts...)."""
         query, cursor = self._run(key, build, values)
         return list(query._get_cursor_wrapper(cursor))
+
+    def records(self, key: str, build: Callable[[], Any], raw: tuple[str, ...] = (),
+                **values: Any) -> list[SimpleNamespace]:
+        """Rows of a query selecting model fields, as attribute objects with the fields' Python
+        values, but the fields named in ``raw``: their stored value (a JSON text that the
+        caller parses through a cache)."""
+        query, cursor = self._run(key, build, values)
+        fields = query._returning
+        out = []
+        for row in cursor.fetchall():
+            out.append(SimpleNamespace(**{
+                field.name: value if field.name in raw else field.python_value(value)
+                for field, value in zip(fields, row)}))
+        return out
 
     def first(self, key: str, build: Callable[[], Any], **values: Any):
         found = self.rows(key, build, **values)

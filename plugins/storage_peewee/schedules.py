@@ -12,6 +12,7 @@ and its ledger rows; ``delete_schedule`` keeps the ledger (it is the job's histo
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Sequence
 
 from peewee import EXCLUDED, fn
 
@@ -119,6 +120,19 @@ class ScheduleRecords(StoreBase):
         if row is None:
             self._missing_schedule(app, job)
         return to_schedule(row)
+
+    @storage_errors
+    def schedules_of(self, app: str, names: Sequence[str]) -> dict[str, Schedule]:
+        S = self.models.Schedule
+        found = {}
+        for start in range(0, len(names), 100):
+            part = list(names[start:start + 100])
+            keys = [f"j{n}" for n in range(len(part))]
+            rows = self.prepared.rows(f"schedules-of:{len(part)}", lambda: S.select().where(
+                (S.app == slot("app")) & S.job.in_([slot(key) for key in keys])),
+                app=app, **dict(zip(keys, part)))
+            found.update((row.job, to_schedule(row)) for row in rows)
+        return found
 
     @storage_errors
     def schedules_fingerprint(self) -> tuple:
