@@ -120,7 +120,9 @@ class Storage(NoticeStorage, UserStorage, TestExecutionStorage, AgentTrustStorag
         """Delete the job with its executions, steps and logs."""
 
     @abc.abstractmethod
-    def job_stats(self, app: str, name: str) -> JobStats: ...
+    def job_stats(self, app: str, name: str, known: bool = False) -> JobStats:
+        """Counts and average duration of the job's executions (``known``: the caller has
+        just read the job, so it is not looked up again)."""
 
     # -- executions --------------------------------------------------------------------------
     @abc.abstractmethod

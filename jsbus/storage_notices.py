@@ -28,9 +28,10 @@ class NoticeStorage(abc.ABC):
         """Raise ``NotificationNotFound`` when the job has no notification of that id."""
 
     @abc.abstractmethod
-    def status_notifications(self, app: str | None = None,
-                             name: str | None = None) -> list[StatusNotification]:
-        """One job's status notifications, or (no arguments) every job's."""
+    def status_notifications(self, app: str | None = None, name: str | None = None,
+                             known: bool = False) -> list[StatusNotification]:
+        """One job's status notifications, or (no arguments) every job's (``known``: the
+        caller has just read the job, so it is not looked up again)."""
 
     # -- deadlines ------------------------------------------------------------------------------
     @abc.abstractmethod

@@ -62,11 +62,12 @@ def schedule_fields(bus, app: str, name: str, registered: int = 0, known=False) 
 
 def job_detail(bus, app: str, name: str) -> dict:
     storage = bus.storage
-    job = storage.get_job(app, name)
-    latest = storage.latest_execution(app, name)
-    return {**render.job(job), "job/stats": render.stats(storage.job_stats(app, name)),
+    job = storage.get_job(app, name)  # the rest is of a job known to exist: no look-ups again
+    latest = storage.latest_executions(app, [name]).get(name)
+    return {**render.job(job), "job/stats": render.stats(storage.job_stats(app, name, True)),
             "job/latest-execution": render.execution(latest) if latest else None,
-            **settings_view(bus, app, name, job), **schedule_fields(bus, app, name),
+            **settings_view(bus, app, name, job),
+            **schedule_fields(bus, app, name, known=storage.schedules_of(app, [name]).get(name)),
             "job/document": job_to_document(job.definition)}
 
 

@@ -30,11 +30,12 @@ def notification_view(notification: StatusNotification) -> dict[str, Any]:
 def settings_view(bus, app: str, job: str, stored=None) -> dict[str, Any]:
     """The original's ``GET .../settings`` answer (also in a job's detail, and the ``settings``
     part of the list); ``stored`` is the job when the caller has read it already."""
+    known = stored is not None
     stored = stored or bus.storage.get_job(app, job)
     return {"job/exclusive?": stored.exclusive,
             "job/time-monitor": monitor_view(stored.time_monitor),
             "job/status-notifications": [notification_view(n) for n in
-                                         bus.storage.status_notifications(app, job)]}
+                                         bus.storage.status_notifications(app, job, known)]}
 
 
 def _enum(body: dict, key: str, prefix: str, enum_type, messages: list[str]):

@@ -69,13 +69,14 @@ class NoticeRecords:
             raise NotificationNotFound(notification_id)
 
     @storage_errors
-    def status_notifications(self, app: str | None = None,
-                             name: str | None = None) -> list[StatusNotification]:
+    def status_notifications(self, app: str | None = None, name: str | None = None,
+                             known: bool = False) -> list[StatusNotification]:
         """The status notifications of one job, or (no arguments) of every job."""
         N = self.models.StatusNotification
         if app is None:
             return [to_notification(row) for row in N.select().order_by(N.id)]
-        self.require_job(app, name)
+        if not known:
+            self.require_job(app, name)
         rows = self.prepared.rows("job-notifications", lambda: N.select().where(
             (N.app == slot("app")) & (N.job == slot("job"))).order_by(N.id), app=app, job=name)
         return [to_notification(row) for row in rows]

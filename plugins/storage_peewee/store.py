@@ -156,9 +156,10 @@ class PeeweeStorage(ApplicationRecords, ExecutionRecords, StepRecords, ScheduleR
         return {row.job: to_execution(row) for row in rows}
 
     @storage_errors
-    def job_stats(self, app: str, name: str) -> JobStats:
+    def job_stats(self, app: str, name: str, known: bool = False) -> JobStats:
         E = self.models.JobExecution
-        self.require_job(app, name)
+        if not known:
+            self.require_job(app, name)
         completed = E.batch_status == BatchStatus.COMPLETED
         timed = completed & E.start_time.is_null(False) & E.end_time.is_null(False)
         total, success, failure, average = self.prepared.tuple("job-stats", lambda: (
