@@ -261,13 +261,6 @@ class Statements:
                   *codes, int(limit), *codes]
         return self.execution_rows.rows(self.db.execute_sql(sql, params))
 
-    def job_counter(self, app: str, job: str) -> tuple | None:
-        """(total, completed, failed, timed, duration_ms) of the job (migration 0013), or None
-        when it never had an execution."""
-        sql = ("SELECT total, completed, failed, timed, duration_ms FROM job_counter "
-               f"WHERE app = {self.param} AND job = {self.param}")
-        return self.db.execute_sql(sql, [app, job]).fetchone()
-
     def app_revision(self, name: str) -> int | None:
         """The current revision of application ``name`` (None when it is missing)."""
         A = self.models.Application

@@ -4,10 +4,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Sequence
 
-from peewee import fn
+from peewee import Case, fn
 
 from jsbus.errors import AgentNotFound, JobNotFound
-from jsbus.model import (FINAL_STATUSES, AgentInfo, Job, JobDefinition,
+from jsbus.model import (FINAL_STATUSES, AgentInfo, BatchStatus, Job, JobDefinition,
                          JobExecution, JobStats)
 from jsbus.storage import LeaderLock, Storage
 
@@ -157,14 +157,29 @@ class PeeweeStorage(ApplicationRecords, ExecutionRecords, StepRecords, ScheduleR
 
     @storage_errors
     def job_stats(self, app: str, name: str, known: bool = False) -> JobStats:
+        E = self.models.JobExecution
         if not known:
             self.require_job(app, name)
-        # One row that triggers keep (migration 0013): its cost does not grow with history.
-        total, success, failure, timed, duration = (
-            self.statements.job_counter(app, name) or (0, 0, 0, 0, 0.0))
-        average = duration / timed if timed else 0.0
-        return JobStats(total=int(total), success=int(success), failure=int(failure),
-                        average=round(float(average), 3))
+        completed = E.batch_status == BatchStatus.COMPLETED
+        timed = completed & E.start_time.is_null(False) & E.end_time.is_null(False)
+        total, success, failure, average = self.prepared.tuple("job-stats", lambda: (
+            E.select(fn.COUNT(E.id),
+                     fn.SUM(Case(None, [(completed, 1)], 0)),
+                     fn.SUM(Case(None, [(E.batch_status == BatchStatus.FAILED, 1)], 0)),
+                     fn.AVG(Case(None, [(timed, self._duration_ms())], None)))
+            .where((E.app == slot("app")) & (E.job == slot("job")))), app=app, job=name)
+        return JobStats(total=total or 0, success=int(success or 0), failure=int(failure or 0),
+                        average=round(float(average or 0.0), 3))
+
+    def _duration_ms(self):
+        """SQL for end_time - start_time in milliseconds (date arithmetic is per dialect)."""
+        E = self.models.JobExecution
+        if self.sqlite:
+            # julianday() resolves milliseconds but a difference of two julian days carries
+            # float noise of some microseconds: round each duration to whole milliseconds.
+            return fn.ROUND((fn.julianday(E.end_time) - fn.julianday(E.start_time))
+                            * 86_400_000.0)
+        return fn.date_part("epoch", E.end_time - E.start_time) * 1000.0
 
     # -- agents ------------------------------------------------------------------------------
     @storage_errors

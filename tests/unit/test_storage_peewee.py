@@ -34,8 +34,7 @@ MIGRATIONS = [("0001_initial",), ("0002_instances_checkpoints",), ("0003_schedul
               ("0004_revisions_artifacts",), ("0005_agent_blocks_and_stats",),
               ("0006_notifications_time_monitors",), ("0007_test_executions",),
               ("0008_users_tokens",), ("0009_agent_trust",), ("0010_app_builtins",),
-              ("0011_attempts",), ("0012_scale_indexes",),
-              ("0013_job_counters",)]
+              ("0011_attempts",), ("0012_scale_indexes",)]
 
 
 def rich_definition(name="RICH"):
@@ -369,41 +368,6 @@ def test_job_stats(storage, job):
                                  end_time=T0 + timedelta(hours=1))
     storage.create_execution(*job, {}, T0)
     assert storage.job_stats(*job) == JobStats(total=4, success=2, failure=1, average=2000.0)
-
-
-def test_job_stats_follow_abandons_purges_and_deletes_of_any_writer(storage, job):
-    """The counters (0013) are kept by triggers: whoever writes the rows, they stay equal to
-    an aggregate over the history."""
-    def aggregate():
-        E = storage.models.JobExecution
-        rows = list(E.select().where((E.app == job[0]) & (E.job == job[1])))
-        done = [r for r in rows if r.batch_status is S.COMPLETED]
-        timed = [(r.end_time - r.start_time).total_seconds() * 1000 for r in done
-                 if r.start_time and r.end_time]
-        return JobStats(len(rows), len(done),
-                        sum(r.batch_status is S.FAILED for r in rows),
-                        round(sum(timed) / len(timed), 3) if timed else 0.0)
-
-    ids = []
-    for ms in (1000, 3000, 8000):
-        execution = storage.create_execution(*job, {}, T0).id
-        storage.claim_execution("agent-a", T0)
-        storage.transition_execution(execution, S.STARTED, start_time=T0)
-        storage.transition_execution(execution, S.COMPLETED,
-                                     end_time=T0 + timedelta(milliseconds=ms))
-        ids.append(execution)
-    assert storage.job_stats(*job) == aggregate() == JobStats(3, 3, 0, 4000.0)
-    storage.transition_execution(ids[2], S.ABANDONED)  # no longer a success
-    assert storage.job_stats(*job) == aggregate() == JobStats(3, 2, 0, 2000.0)
-    E = storage.models.JobExecution
-    E.update(batch_status=S.FAILED).where(E.id == ids[1]).execute()  # a raw write
-    assert storage.job_stats(*job) == aggregate() == JobStats(3, 1, 1, 1000.0)
-    storage.purge_executions(*job)
-    assert storage.job_stats(*job) == aggregate() == JobStats(0, 0, 0, 0.0)
-    storage.create_execution(*job, {}, T0)
-    storage.delete_job(*job)
-    storage.save_job(*job[:1], definition(job[1]))
-    assert storage.job_stats(*job) == JobStats(0, 0, 0, 0.0)
 
 
 # -- executions ---------------------------------------------------------------------------------
