@@ -112,8 +112,8 @@ class Storage(NoticeStorage, UserStorage, TestExecutionStorage, AgentTrustStorag
     def list_jobs(self, app: str, offset: int = 0, limit: int = 20,
                   names: Sequence[str] = (), descending: bool = False
                   ) -> tuple[list[Job], int]:
-        """Jobs by name (code point order; ``descending``), and how many there are in all;
-        with ``names``, only jobs whose name contains one of them (case-sensitive)."""
+        """Jobs by name in code point order, and how many in all; ``names``: only those
+        whose name contains one of them (case-sensitive)."""
 
     @abc.abstractmethod
     def delete_job(self, app: str, name: str) -> None:
@@ -121,8 +121,7 @@ class Storage(NoticeStorage, UserStorage, TestExecutionStorage, AgentTrustStorag
 
     @abc.abstractmethod
     def job_stats(self, app: str, name: str, known: bool = False) -> JobStats:
-        """Counts and average duration of the job's executions (``known``: the caller has
-        just read the job, so it is not looked up again)."""
+        """Counts and average duration (``known``: the job was just read, no look-up)."""
 
     # -- executions --------------------------------------------------------------------------
     @abc.abstractmethod
@@ -143,8 +142,7 @@ class Storage(NoticeStorage, UserStorage, TestExecutionStorage, AgentTrustStorag
 
     @abc.abstractmethod
     def list_executions(self, app: str, job: str, offset: int = 0, limit: int = 20,
-                        statuses: Iterable[BatchStatus] | None = None
-                        ) -> tuple[list[JobExecution], int]:
+                        statuses: Iterable[BatchStatus] | None = None) -> tuple[list, int]:
         """Newest first (by id), and the total count; only those in ``statuses`` if given."""
 
     @abc.abstractmethod
@@ -174,8 +172,8 @@ class Storage(NoticeStorage, UserStorage, TestExecutionStorage, AgentTrustStorag
                              agent_id: str | None = None,
                              restart_position: str | None = None,
                              via: BatchStatus | None = None) -> JobExecution | None:
-        """Guarded move to ``to`` from ``model.EXECUTION_TRANSITIONS[to]`` (with ``via``: from
-        those of ``via``, for several legal moves made at once, the first to ``via``).
+        """Guarded move to ``to`` from ``model.EXECUTION_TRANSITIONS[to]`` (``via``: several
+        legal moves at once, guarded as the first, to ``via``).
 
         Returns the execution after the move, or None when it was not in a status that may
         move there (nothing is written then). Fields left None are kept; ``agent_id`` None on a
@@ -213,8 +211,7 @@ class Storage(NoticeStorage, UserStorage, TestExecutionStorage, AgentTrustStorag
 
     def latest_executions(self, app: str,
                           names: Sequence[str] | None = None) -> dict[str, JobExecution]:
-        """The newest execution of each job of ``app`` (of ``names`` only, when given) that
-        has one, by job name."""
+        """The newest execution of each job of ``app`` (of ``names``) that has one, by name."""
         if names is None:
             names = [job.name for job in self.list_jobs(app, 0, 1_000_000)[0]]
         found = {name: self.latest_execution(app, name) for name in names}
@@ -342,15 +339,13 @@ class Storage(NoticeStorage, UserStorage, TestExecutionStorage, AgentTrustStorag
         """The schedules of these jobs of ``app`` that have one, by job name."""
         found = {}
         for name in names:
-            try:
+            with contextlib.suppress(LookupError):
                 found[name] = self.get_schedule(app, name)
-            except LookupError:
-                pass
         return found
 
     def schedules_fingerprint(self) -> Any:
-        """A cheap value that changes when a schedule is added, changed (its ``updated_at``)
-        or deleted; None: this storage cannot tell (every resync reads them all)."""
+        """A cheap value that moves when a schedule is added, changed or deleted (None: this
+        storage cannot tell; every resync reads all)."""
         return None
 
     @abc.abstractmethod
